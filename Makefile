@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make sweep` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+RUN    ?= results/$(shell date +%Y%m%d-%H%M%S)
+CONFIG ?= configs/default.toml
+
+.PHONY: sweep test install dev clean
+
+# The venv is rebuilt when pyproject.toml changes.
+$(BIN)/symbench: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[opencv,plot]"
+	touch $@
+
+install: $(BIN)/symbench
+
+$(VENV)/.dev: $(BIN)/symbench
+	$(BIN)/python -m pip install -q -e ".[opencv,plot,dev]"
+	touch $@
+
+dev: $(VENV)/.dev
+
+## sweep: install, run the default sweep, print its summary and the run directory
+sweep: install
+	$(BIN)/symbench sweep --config $(CONFIG) --out $(RUN)
+
+## test: install the test dependencies and run the whole suite (no GPU needed)
+test: dev
+	$(BIN)/python -m pytest -q -n 2 --timeout 600
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,54 @@
+"""The typer application and what every command shares (consoles, output helpers).
+
+Commands only parse options, call one library function and render its
+result; :func:`symbench.cli.main` is the one place that turns errors into exit
+codes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+
+app = typer.Typer(
+    name="symbench",
+    help="Measure where FFT convolution starts beating direct convolution on this machine.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich console; colour and width only when writing to a terminal."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr."""
+    print(f"symbench: warning: {' '.join(message.split())}", file=sys.stderr, flush=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_text(text: str, out: str | None) -> None:
+    """Write ``text`` to the file ``out``, or to stdout."""
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    from pathlib import Path
+
+    from symbench.errors import SymbenchError
+
+    try:
+        Path(out).write_text(text if text.endswith("\n") else text + "\n")
+    except OSError as exc:
+        raise SymbenchError(f"cannot write --out {out!r}: {exc.strerror}") from None

@@ -1,0 +1,171 @@
+"""``symbench kernels``, ``info``, ``sweep`` and ``verify``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, List, Optional
+
+import typer
+
+
+from symbench.cli.app import app, console, print_json, warn
+
+_GRID = "Grid (override the config in every grid)"
+_MEAS = "Measurement"
+
+
+@app.command("kernels")
+def kernels_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> int:
+    """List every kernel with what it supports and whether it can run here (and why not)."""
+    from symbench.kernels.registry import all_kernels
+
+    infos = [k.info() for k in all_kernels().values()]
+    if as_json:
+        print_json(infos)
+        return 0
+    from symbench.render.kernels import kernels_table
+
+    console().print(kernels_table(infos))
+    return 0
+
+
+@app.command("info")
+def info_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> int:
+    """Machine and library facts, as a run records them in run.json."""
+    from symbench.environment import collect
+
+    facts = collect(devices=True)
+    if as_json:
+        print_json(facts)
+        return 0
+    from symbench.render.kernels import facts_table
+
+    console().print(facts_table(facts))
+    return 0
+
+
+@app.command("sweep")
+def sweep_cmd(
+    config: Annotated[Optional[str], typer.Option("--config", help="TOML config file, or the name of a bundled one (default, quick, ...).")] = None,
+    kernel: Annotated[Optional[List[str]], typer.Option("--kernel", help="Kernel names, comma lists or globs ('fft-*'); may repeat.", rich_help_panel=_GRID)] = None,
+    op: Annotated[Optional[str], typer.Option("--op", help="conv, lift or gconv.", rich_help_panel=_GRID)] = None,
+    group: Annotated[Optional[str], typer.Option("--group", help="p4 or p4m (lift and gconv).", rich_help_panel=_GRID)] = None,
+    dim: Annotated[Optional[str], typer.Option("--dim", help="1 or 2.", rich_help_panel=_GRID)] = None,
+    n: Annotated[Optional[str], typer.Option("--n", help="Signal sizes: a,b,c | start:stop:step | pow2:lo:hi.", rich_help_panel=_GRID)] = None,
+    k: Annotated[Optional[str], typer.Option("--k", help="Kernel sizes (LIST, as --n).", rich_help_panel=_GRID)] = None,
+    dtype: Annotated[Optional[str], typer.Option("--dtype", help="float32, float64, complex64, complex128 (comma list).", rich_help_panel=_GRID)] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="full, same or valid.", rich_help_panel=_GRID)] = None,
+    batch: Annotated[Optional[str], typer.Option("--batch", help="Batch size.", rich_help_panel=_GRID)] = None,
+    c_in: Annotated[Optional[str], typer.Option("--c-in", help="Input channels.", rich_help_panel=_GRID)] = None,
+    c_out: Annotated[Optional[str], typer.Option("--c-out", help="Output channels.", rich_help_panel=_GRID)] = None,
+    threads: Annotated[Optional[str], typer.Option("--threads", help="Threads per kernel (BLAS, FFTW, OpenCV, numba).", rich_help_panel=_GRID)] = None,
+    repeat: Annotated[Optional[str], typer.Option("--repeat", help="Samples per measurement [default: 7].", rich_help_panel=_MEAS)] = None,
+    min_time: Annotated[Optional[str], typer.Option("--min-time", help="Shortest sample in seconds; calls per sample are autoranged to reach it [default: 0.005].", rich_help_panel=_MEAS)] = None,
+    max_call: Annotated[Optional[str], typer.Option("--max-call", help="Once one call takes longer (seconds), larger k of that kernel and n are not run [default: 1].", rich_help_panel=_MEAS)] = None,
+    adaptive: Annotated[bool, typer.Option("--adaptive", help="Search for k* instead of measuring every k.", rich_help_panel=_MEAS)] = False,
+    seed: Annotated[Optional[str], typer.Option("--seed", help="Seed of the random inputs [default: 0].", rich_help_panel=_MEAS)] = None,
+    planner: Annotated[Optional[str], typer.Option("--planner", help="FFTW planner effort: estimate, measure or patient [default: measure].", rich_help_panel=_MEAS)] = None,
+    flush_l2: Annotated[bool, typer.Option("--flush-l2", help="GPU kernels: evict the L2 cache before each call.", rich_help_panel=_MEAS)] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory to create [default: results/<run_id>/].")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Finish an interrupted run: measure only its missing rows.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary; print only the run directory.")] = False,
+) -> int:
+    """Measure kernels over a grid of problems and write a run directory.
+
+    Without --config and without grid options, configs/default.toml is swept.
+    Grid options without --config sweep one grid of the built-in defaults.
+    The last line printed is the run directory.
+    """
+    from symbench.config import load_config
+    from symbench.errors import ConfigError
+    from symbench.runner import run_sweep
+
+    overrides: dict[str, Any] = {
+        "kernel": kernel, "op": op, "group": group, "dim": dim, "n": n, "k": k, "dtype": dtype,
+        "mode": mode, "batch": batch, "c_in": c_in, "c_out": c_out, "threads": threads,
+        "repeat": repeat, "min_time": min_time, "max_call": max_call, "seed": seed, "planner": planner,
+        "adaptive": True if adaptive else None, "flush_l2": True if flush_l2 else None,
+    }
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    if resume is not None and (out is not None or config is not None):
+        raise ConfigError("--resume continues a run in its own directory with its own config; "
+                          "drop --out and --config")
+    show = not quiet and sys.stdout.isatty()
+    progress = _RichProgress() if show else None
+    cmd = ["symbench", *sys.argv[1:]]
+    if resume is not None:
+        result = run_sweep(resume=resume, overrides=overrides, command=cmd, progress=progress)
+    else:
+        cfg = load_config(config, overrides)
+        result = run_sweep(cfg, out, command=cmd, progress=progress)
+    if not quiet:
+        from symbench.render.summary import sweep_summary
+
+        console().print(sweep_summary(result))
+    if result.interrupted:
+        warn(f"interrupted: what was measured is in {result.run_dir}; "
+             f"finish it with: symbench sweep --resume {result.run_dir}")
+        print(result.run_dir, flush=True)
+        return 130
+    print(result.run_dir, flush=True)
+    return 0
+
+
+class _RichProgress:
+    """A rich progress bar with ETA (only on a terminal)."""
+
+    def __init__(self) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self._bar = Progress(TextColumn("[progress.description]{task.description:<48.48}"), BarColumn(),
+                             MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
+                             TimeRemainingColumn(), console=console(), transient=False)
+        self._task: Any = None
+
+    def start(self, total: int) -> None:
+        self._bar.start()
+        self._task = self._bar.add_task("sweep", total=total)
+
+    def advance(self, label: str, steps: int = 1) -> None:
+        self._bar.update(self._task, advance=steps, description=label)
+
+    def stop(self) -> None:
+        self._bar.stop()
+
+
+@app.command("verify")
+def verify_cmd(
+    kernel: Annotated[Optional[List[str]], typer.Option("--kernel", help="Kernels to check (names, comma lists, globs); default all.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every check as JSON.")] = False,
+) -> int:
+    """Check every available kernel against a float64 reference on small edge cases.
+
+    Group kernels are also checked for equivariance. Exit 1 when any check fails.
+    """
+    from symbench.kernels.registry import all_kernels, resolve
+    from symbench.verify import require_kernels, verify
+
+    kernels = resolve(kernel) if kernel else list(all_kernels().values())
+    require_kernels(kernels)
+    checks = verify(kernels)
+    if as_json:
+        print_json([c.__dict__ for c in checks])
+    else:
+        from symbench.render.summary import verify_table
+
+        console().print(verify_table(checks))
+        for c in checks:
+            if c.failed:
+                print(f"FAIL {c.kernel}: {c.case}: {c.message}", file=sys.stderr)
+    failed = sum(c.failed for c in checks)
+    if not as_json:
+        ok = sum(c.status == "ok" for c in checks)
+        print(f"{ok} checks passed, {failed} failed" + (", some kernels skipped" if any(
+            c.status == "skipped" for c in checks) else ""))
+    return 1 if failed else 0

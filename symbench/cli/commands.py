@@ -1,0 +1,3 @@
+"""Imports every command module so that its commands register on the app."""
+
+from symbench.cli import cmd_sweep  # noqa: F401  kernels, info, sweep, verify

@@ -1,0 +1,44 @@
+"""The one error type the library raises for bad usage or bad input.
+
+The CLI is the only place that turns these into exit codes: every
+:class:`SymbenchError` becomes exit status 2 and its message is printed as one
+line on stderr, so each message must say what was wrong *and* what is allowed.
+"""
+
+from __future__ import annotations
+
+
+class SymbenchError(Exception):
+    """Bad usage or bad input; the message is shown to the user as is.
+
+    Parameters
+    ----------
+    message : str
+        One line that names the problem and what is allowed instead.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        # Keep messages to one line: the CLI contract is "one line on stderr".
+        super().__init__(" ".join(str(message).split()))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(SymbenchError):
+    """A config file or command-line option has a bad value."""
+
+
+class KernelError(SymbenchError):
+    """An unknown kernel name, or a kernel that cannot run here."""
+
+
+class RunDirError(SymbenchError):
+    """A run directory or CSV file is missing, malformed or not a run."""
+
+
+class SchemaError(RunDirError):
+    """A file was written by a newer symbench than this one."""

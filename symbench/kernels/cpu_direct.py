@@ -1,0 +1,126 @@
+"""Direct (sliding-window) convolution on the CPU: symbench's own, NumPy's and SciPy's."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Callable
+
+import numpy as np
+
+from symbench.kernels.base import Kernel, KernelOptions, Prepared, is_plain, pairwise, result_of
+from symbench.problem import Problem, conv_out_shape, crop_slices
+
+
+def shift_add_conv(x: np.ndarray, h: np.ndarray, mode: str) -> np.ndarray:
+    """Direct convolution by shift-and-add over the filter taps (canonical layout).
+
+    For each tap ``t`` the output window that tap reaches gets
+    ``h[..., t] * x[window - t]``; with channels, that update is a small GEMM
+    over input channels. Only the outputs of ``mode`` are computed.
+    """
+    sx, sh = x.shape[2:], h.shape[2:]
+    out_sl = crop_slices(sx, sh, mode)  # the kept window, in full-output coordinates
+    B, co = x.shape[0], h.shape[0]
+    dtype = np.result_type(x, h)
+    out = np.zeros((B, co, *conv_out_shape(sx, sh, mode)), dtype=dtype)
+    plain = is_plain(x, h)
+    for tap in itertools.product(*(range(s) for s in sh)):
+        dst, src = [], []
+        for t, n, window in zip(tap, sx, out_sl):
+            # full[m] += h[t] * x[m - t] for the m inside the window with 0 <= m - t < n
+            lo, hi = max(window.start, t), min(window.stop, t + n)
+            if lo >= hi:
+                break
+            dst.append(slice(lo - window.start, hi - window.start))
+            src.append(slice(lo - t, hi - t))
+        else:
+            if plain:
+                out[(0, 0, *dst)] += h[(0, 0, *tap)] * x[(0, 0, *src)]
+            else:
+                xs = x[(slice(None), slice(None), *src)]
+                out[(slice(None), slice(None), *dst)] += np.einsum("bi...,oi->bo...", xs, h[(slice(None), slice(None), *tap)])
+    return out
+
+
+class Direct(Kernel):
+    name = "direct"
+    method = "direct"
+    library = "symbench"
+    description = ("symbench's own direct convolution: a shift-and-add over filter taps, "
+                   "a GEMM over channels per tap; computes only the outputs of the mode.")
+
+    def prepare(self, problem: Problem, x: np.ndarray, h: np.ndarray,
+                options: KernelOptions = KernelOptions()) -> Prepared:
+        x, h = np.ascontiguousarray(x), np.ascontiguousarray(h)
+        state: dict[str, np.ndarray] = {}
+        mode = problem.mode
+
+        def call() -> None:
+            state["y"] = shift_add_conv(x, h, mode)
+
+        return Prepared(call, result_of(state))
+
+
+class _PairKernel(Kernel):
+    """A library that convolves one signal with one filter; channels loop in Python."""
+
+    def pair_fn(self, problem: Problem) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        raise NotImplementedError
+
+    def prepare(self, problem: Problem, x: np.ndarray, h: np.ndarray,
+                options: KernelOptions = KernelOptions()) -> Prepared:
+        x, h = np.ascontiguousarray(x), np.ascontiguousarray(h)
+        fn = self.pair_fn(problem)
+        state: dict[str, np.ndarray] = {}
+        if is_plain(x, h):
+            x0, h0 = x[0, 0], h[0, 0]
+
+            def call() -> None:
+                state["y"] = fn(x0, h0)[None, None]
+        else:
+            out = np.empty(problem_out_shape(x, h, problem.mode), dtype=np.result_type(x, h))
+            state["y"] = out
+
+            def call() -> None:
+                pairwise(fn, x, h, out)
+
+        return Prepared(call, result_of(state))
+
+
+def problem_out_shape(x: np.ndarray, h: np.ndarray, mode: str) -> tuple[int, ...]:
+    return (x.shape[0], h.shape[0], *conv_out_shape(x.shape[2:], h.shape[2:], mode))
+
+
+class DirectNumpy(_PairKernel):
+    name = "direct-numpy"
+    method = "direct"
+    library = "numpy.convolve"
+    dims = (1,)
+    description = "numpy.convolve (1-D direct); a Python loop over channels."
+
+    def pair_fn(self, problem: Problem) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        mode = problem.mode
+
+        def fn(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+            if mode == "same" and v.shape[0] > a.shape[0]:
+                # numpy's "same" keeps the longer input's length; SciPy keeps x's.
+                return np.convolve(a, v, "full")[crop_slices(a.shape, v.shape, "same")]
+            return np.convolve(a, v, mode)
+
+        return fn
+
+
+class DirectScipy(_PairKernel):
+    name = "direct-scipy"
+    method = "direct"
+    library = "scipy.signal"
+    description = 'scipy.signal.convolve(method="direct"); a Python loop over channels.'
+
+    def pair_fn(self, problem: Problem) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        import scipy.signal
+
+        mode = problem.mode
+        return lambda a, v: scipy.signal.convolve(a, v, mode=mode, method="direct")
+
+
+KERNELS: list[Kernel] = [Direct(), DirectNumpy(), DirectScipy()]

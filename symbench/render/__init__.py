@@ -1,0 +1,1 @@
+"""Rendering: rich tables, text exports and plots. Nothing here computes results."""
