@@ -229,8 +229,13 @@ def thread_limits(threads: int) -> Iterator[None]:
     their kernel's ``prepare``.
     """
     import scipy.fft
-    from threadpoolctl import threadpool_limits
 
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a minimal image without it: BLAS keeps its own default
+        with scipy.fft.set_workers(threads):
+            yield
+        return
     with threadpool_limits(limits=threads), scipy.fft.set_workers(threads):
         yield
 

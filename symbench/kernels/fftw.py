@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from symbench.paths import cache_dir
 from symbench.kernels.base import Kernel, KernelOptions, Prepared, fft_workspace_bytes, is_plain
 from symbench.problem import Problem, crop_slices
 
@@ -28,16 +29,6 @@ _FLAGS = {"estimate": "FFTW_ESTIMATE", "measure": "FFTW_MEASURE", "patient": "FF
           "exhaustive": "FFTW_EXHAUSTIVE"}
 _WISDOM_LOCK = threading.Lock()
 _wisdom_loaded = False
-
-
-def cache_dir() -> Path:
-    """symbench's cache directory (``$SYMBENCH_CACHE_DIR`` or the platform's user cache)."""
-    env = os.environ.get("SYMBENCH_CACHE_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("symbench"))
 
 
 def wisdom_path() -> Path:
