@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 RUN    ?= results/$(shell date +%Y%m%d-%H%M%S)
+# Expand once: a recursive variable would call date again at every use.
+RUN    := $(RUN)
 CONFIG ?= configs/default.toml
 
 .PHONY: sweep test install dev clean
@@ -22,9 +24,11 @@ $(VENV)/.dev: $(BIN)/symbench
 
 dev: $(VENV)/.dev
 
-## sweep: install, run the default sweep, print its summary and the run directory
+## sweep: install, run the default sweep, print its report, write its figures; last line: the run directory
 sweep: install
 	$(BIN)/symbench sweep --config $(CONFIG) --out $(RUN)
+	$(BIN)/symbench report $(RUN) --format table --plot $(RUN)/figures.png
+	@echo $(RUN)
 
 ## test: install the test dependencies and run the whole suite (no GPU needed)
 test: dev

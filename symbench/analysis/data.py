@@ -151,7 +151,8 @@ def sample_index(samples: pd.DataFrame | None) -> dict[tuple[str, ...], np.ndarr
     out: dict[tuple[str, ...], np.ndarray] = {}
     cols = list(SAMPLE_KEY)
     for key, g in s.groupby(cols, sort=False):
-        out[_key(key)] = g["time_s"].to_numpy(dtype=float)
+        # Sorted, so that resampling does not depend on the order rows were read in.
+        out[_key(key)] = np.sort(g["time_s"].to_numpy(dtype=float))
     return out
 
 

@@ -34,6 +34,9 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p")
 _LINESTYLES = {"direct": "-", "fft": "--", "auto": ":"}
 _HATCHES = ("", "///", "\\\\\\", "xxx", "...", "+++", "ooo", "---", "|||", "**")
 _GREYS = ("0.95", "0.75", "0.55", "0.85", "0.65", "0.45", "0.9", "0.7", "0.6", "0.8")
+# Colour helps on screen; markers, line styles and hatching carry the meaning in print.
+_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
 _PANEL_W, _PANEL_H, _NCOLS = 3.6, 2.9, 4
 
 
@@ -54,7 +57,8 @@ def kernel_styles(kernels: pd.DataFrame) -> dict[str, dict[str, Any]]:
         counters[method] = counters.get(method, 0) + 1
         styles[name] = {"marker": _MARKERS[i % len(_MARKERS)], "linestyle": _LINESTYLES.get(method, "-."),
                         "code": f"{method[:1].upper()}{counters[method]}",
-                        "hatch": _HATCHES[i % len(_HATCHES)], "grey": _GREYS[i % len(_GREYS)]}
+                        "hatch": _HATCHES[i % len(_HATCHES)], "grey": _GREYS[i % len(_GREYS)],
+                        "color": _COLORS[i % len(_COLORS)]}
     return styles
 
 
@@ -110,7 +114,8 @@ def plot_time_vs_k(ax: Any, g_n: pd.DataFrame, c_n: pd.DataFrame, styles: dict[s
         kr = kr.sort_values("k")
         st = styles[name]
         ax.plot(kr["k"], kr["time_s"], marker=st["marker"], linestyle=st["linestyle"], markersize=4,
-                linewidth=1.2, label=name, markerfacecolor="none" if st["linestyle"] == "--" else None)
+                linewidth=1.2, label=f"{st['code']} {name}", color=st["color"],
+                markerfacecolor="none" if st["linestyle"] == "--" else st["color"])
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     dim = int(g_n["dim"].iloc[0])
@@ -119,12 +124,13 @@ def plot_time_vs_k(ax: Any, g_n: pd.DataFrame, c_n: pd.DataFrame, styles: dict[s
     ax.set_title(f"n = {int(g_n['n'].iloc[0])}", fontsize=10)
     for i, r in enumerate(_marked_pairs(c_n, g_n).to_dict("records")):
         ax.axvline(r["k_star"], color="black", linestyle=(0, (1, 2 + i)), linewidth=1)
-        ax.annotate(f"k*={r['k_star']:.3g}\n{r['direct_kernel']}/{r['fft_kernel']}",
-                    xy=(r["k_star"], 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3 - 20 * i),
+        code = f"{styles[r['direct_kernel']]['code']}/{styles[r['fft_kernel']]['code']}"
+        ax.annotate(f"k*={r['k_star']:.3g} {code}",
+                    xy=(r["k_star"], 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3 - 9 * i),
                     textcoords="offset points", va="top", fontsize=6)
     ax.grid(True, which="major", linewidth=0.3, color="0.8")
     if legend:
-        ax.legend(fontsize=6, loc="lower right", frameon=False)
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
 
 
 def plot_kstar_vs_n(ax: Any, c_s: pd.DataFrame, dim: int) -> None:
@@ -230,10 +236,14 @@ def make_figure(df: pd.DataFrame, crossovers: pd.DataFrame, kind: str = "all") -
     row = 0
     for label, g_s, c_s, ns, time_rows, extra in blocks:
         first_ax = None
-        for i, n in enumerate(ns[: time_rows * _NCOLS] if time_rows else []):
+        shown = ns[: time_rows * _NCOLS] if time_rows else []
+        # One legend per series, beside the last panel of its first row.
+        legend_at = min(len(shown), _NCOLS) - 1
+        for i, n in enumerate(shown):
             ax = fig.add_subplot(grid[row + i // _NCOLS, i % _NCOLS])
             first_ax = first_ax or ax
-            plot_time_vs_k(ax, g_s[g_s["n"] == n], c_s[c_s["n"] == n] if len(c_s) else c_s, styles)
+            plot_time_vs_k(ax, g_s[g_s["n"] == n], c_s[c_s["n"] == n] if len(c_s) else c_s, styles,
+                           legend=i == legend_at)
         row += time_rows
         if extra:
             dim = int(g_s["dim"].iloc[0])

@@ -154,8 +154,8 @@ def report_markdown(report: Report) -> str:
                 "fastest).", "", markdown_table(_REGRET_HEAD, _regret_rows(report), _REGRET_RIGHT)]
     if len(report.models):
         out += ["## Cost models", "",
-                "direct: t = a*|out|*|h| + b; fft: t = c*N*log2(N) + d with N = prod(n+k-1) "
-                "(fitted in relative error).", "", markdown_table(_MODEL_HEAD, _model_rows(report), _MODEL_RIGHT)]
+                "direct: t = a*out*h + b with out, h the output and kernel elements (times channels); "
+                "fft: t = c*N*log2(N) + d with N = prod(n+k-1) the transform size. Fitted in relative error.", "", markdown_table(_MODEL_HEAD, _model_rows(report), _MODEL_RIGHT)]
     preds = _pred_rows(report)
     if preds:
         out += ["## Model k* at unmeasured n", "", markdown_table(_PRED_HEAD, preds, (False,) * 4)]
@@ -182,7 +182,7 @@ def report_latex(report: Report) -> str:
                                    comment="regret of auto kernels: t_auto / t_fastest of the same problem"))
     if len(report.models):
         parts.append(latex_tabular(_MODEL_HEAD, [(None, _model_rows(report))], _MODEL_RIGHT,
-                                   comment="cost models: direct a*|out|*|h| + b; fft c*N*log2(N) + d"))
+                                   comment="cost models: direct a*out*h + b; fft c*N*log2(N) + d"))
     return "\n".join(parts)
 
 
@@ -214,7 +214,7 @@ def report_rich(report: Report) -> Any:
             t.add_row(*row)
         parts.append(t)
     if len(report.models):
-        t = Table(title="cost models (direct: a*|out|*|h| + b; fft: c*N*log2(N) + d) and how well they fit",
+        t = Table(title="cost models (direct: a*out*h + b; fft: c*N*log2(N) + d) and how well they fit",
                   title_justify="left")
         for h, r in zip(_MODEL_HEAD, _MODEL_RIGHT):
             t.add_column(h, justify="right" if r else "left")
