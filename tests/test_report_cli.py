@@ -261,3 +261,33 @@ def test_sweep_summary_shows_the_crossover_matrix(run_dir):
     assert "direct-numpy / fft-scipy" in text and "17.9" in text  # k* at n=1024
     assert "<= 15" in text  # 2-D fft_always
     assert "(9, 17]?" in text  # inconclusive, with its bracket
+
+
+def test_report_of_a_bare_csv_decides_on_quartiles(cli, run_dir, tmp_path):
+    bare = tmp_path / "bare.csv"
+    bare.write_text((run_dir / "measurements.csv").read_text())
+    r = cli("report", bare, "--format", "csv")
+    assert r.code == 0, r.err
+    df = pd.read_csv(__import__("io").StringIO(r.out))
+    assert set(df.decided_by) == {"quartiles"} and df.confidence.isna().all()
+    assert set(df.machine) == {"unknown machine (no run.json)"}
+
+
+def test_analysis_works_on_store_load_directly(run_dir):
+    from symbench.analysis.crossover import find_crossovers
+    from symbench.store import load, load_samples
+
+    df = find_crossovers(load(run_dir), load_samples(run_dir))
+    assert len(df) == 13 and set(df.machine_id) == {MACHINE["machine_id"]}
+
+
+def test_analysis_and_render_do_not_import_measuring_code():
+    import subprocess
+    import sys
+
+    code = ("import sys, symbench.analysis.report, symbench.analysis.compare, symbench.render.report, "
+            "symbench.render.compare, symbench.render.plots, symbench.cli.cmd_report\n"
+            "bad = [m for m in sys.modules if m.startswith(('symbench.kernels', 'symbench.timing', "
+            "'symbench.runner', 'matplotlib', 'pyfftw', 'cv2'))]\n"
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)

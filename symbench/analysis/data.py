@@ -120,8 +120,9 @@ def load_runs(paths: Sequence[str | Path]) -> Runs:
 
 def dedupe(df: pd.DataFrame) -> pd.DataFrame:
     """Keep the last row of each (machine, kernel, problem); ``ok`` rows win over others."""
-    if "machine_id" not in df.columns:
-        df = df.assign(machine_id=UNKNOWN_MACHINE[0], machine=UNKNOWN_MACHINE[1])
+    if "machine_id" not in df.columns:  # straight from store.load: its run.json is in attrs
+        mid, label = machine_of(df.attrs.get("run"))
+        df = df.assign(machine_id=mid, machine=label)
     # A grid row and an adaptive row of one problem are two measurements of the
     # same thing; a failed re-measurement must not hide a good one.
     order = np.arange(len(df)) + np.where(df["status"].to_numpy() == "ok", len(df), 0)

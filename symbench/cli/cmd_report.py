@@ -39,7 +39,7 @@ def _check_alpha(alpha: float, name: str = "--alpha") -> None:
 @app.command("report")
 def report_cmd(
     runs: Annotated[List[str], typer.Argument(help="Run directories or measurements CSVs (several runs and machines may be given).", metavar="RUN_DIR|CSV ...")],
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table, csv, markdown, latex or json [default: table on a terminal, else csv; or from --out's suffix].")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table, csv, markdown, latex or json (default: the suffix of --out; else table on a terminal, csv otherwise).")] = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Write the report to FILE instead of stdout.")] = None,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also write the figures to FILE (.png, .svg or .pdf).")] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="A crossover's bracket counts only when the bootstrap puts each side's winner ahead in at least 1-alpha of resamples; else inconclusive.")] = 0.05,
@@ -89,7 +89,7 @@ def compare_cmd(
     new: Annotated[str, typer.Argument(help="The new run directory (or measurements CSV).", metavar="NEW")],
     threshold: Annotated[float, typer.Option("--threshold", help="Relative change of the median that counts (0.10 = 10%).")] = 0.10,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the one-sided Mann-Whitney U test on the raw samples.")] = 0.01,
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table, markdown, csv or json [default: table on a terminal, else markdown].")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table, markdown, csv or json (default: table on a terminal, markdown otherwise).")] = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Write the comparison to FILE instead of stdout.")] = None,
 ) -> int:
     """Compare a new run with a baseline; exit 1 on any regression (a CI gate).
@@ -128,7 +128,7 @@ def compare_cmd(
 @app.command("plot")
 def plot_cmd(
     runs: Annotated[List[str], typer.Argument(help="Run directory (or several, or measurements CSVs).", metavar="RUN_DIR")],
-    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Figure file: .png, .svg or .pdf [default: RUN_DIR/figures.png].")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Figure file: .png, .svg or .pdf (default: RUN_DIR/figures.png).")] = None,
     kind: Annotated[str, typer.Option("--kind", help="all, time (time vs k per n), kstar (k* vs n) or winners (fastest kernel map).")] = "all",
 ) -> int:
     """Figures: time vs k (log-log, one panel per n, k* marked), k* vs n with the log2 n rule, winner map."""
