@@ -133,26 +133,41 @@ def plot_time_vs_k(ax: Any, g_n: pd.DataFrame, c_n: pd.DataFrame, styles: dict[s
         ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
 
 
-def plot_kstar_vs_n(ax: Any, c_s: pd.DataFrame, dim: int) -> None:
-    """k* vs n per pair, bracket as error bar; open triangles for fft_always / direct_always."""
+def plot_kstar_vs_n(ax: Any, c_s: pd.DataFrame, dim: int, styles: dict[str, dict[str, Any]] | None = None) -> None:
+    """k* vs n per pair, bracket as error bar; open triangles for fft_always / direct_always.
+
+    A pair is drawn with its fft kernel's marker and a line style (and colour) per direct
+    kernel, and labelled with the kernels' codes (``D1/F2``), so it reads in black and white.
+    """
     pairs = c_s[["direct_kernel", "fft_kernel"]].drop_duplicates().sort_values(["direct_kernel", "fft_kernel"])
+    if styles is None:
+        names = pd.DataFrame({"kernel": [*pairs["direct_kernel"], *pairs["fft_kernel"]],
+                              "method": ["direct"] * len(pairs) + ["fft"] * len(pairs)})
+        styles = kernel_styles(names)
+    directs = sorted(pairs["direct_kernel"].unique())
     ns = sorted(c_s["n"].unique())
-    for i, (d, f) in enumerate(zip(pairs["direct_kernel"], pairs["fft_kernel"])):
+    for d, f in zip(pairs["direct_kernel"], pairs["fft_kernel"]):
         p = c_s[(c_s["direct_kernel"] == d) & (c_s["fft_kernel"] == f)].sort_values("n")
-        marker = _MARKERS[i % len(_MARKERS)]
-        ls = ("-", "--", "-.", ":")[i % 4]
+        di = directs.index(d)
+        kw = {"marker": styles[f]["marker"], "color": styles[d]["color"],
+              "linestyle": ("-", "--", "-.", ":")[di % 4]}
+        label = f"{styles[d]['code']}/{styles[f]['code']}"
         has = p[np.isfinite(p["k_star"].to_numpy(dtype=float))]
         if len(has):
             lo = (has["k_star"] - has["k_lo"]).to_numpy(dtype=float)
             hi = (has["k_hi"] - has["k_star"]).to_numpy(dtype=float)
-            ax.errorbar(has["n"], has["k_star"], yerr=[lo, hi], marker=marker, linestyle=ls, markersize=4,
-                        linewidth=1, capsize=2, label=f"{d} / {f}")
+            ax.errorbar(has["n"], has["k_star"], yerr=[lo, hi], markersize=4, linewidth=1, capsize=2,
+                        label=label, **kw)
+            label = None
         fa = p[p["verdict"] == "fft_always"]
         if len(fa):
-            ax.plot(fa["n"], fa["k_hi"], marker="v", linestyle="none", markerfacecolor="none", color="black")
+            ax.plot(fa["n"], fa["k_hi"], marker="v", linestyle="none", markerfacecolor="none",
+                    color=kw["color"], label=label)
+            label = None
         da = p[p["verdict"] == "direct_always"]
         if len(da):
-            ax.plot(da["n"], da["k_lo"], marker="^", linestyle="none", markerfacecolor="none", color="black")
+            ax.plot(da["n"], da["k_lo"], marker="^", linestyle="none", markerfacecolor="none",
+                    color=kw["color"], label=label)
     if dim == 1 and ns:
         xs = np.array(ns, dtype=float)
         ax.plot(xs, np.log2(xs), color="black", linestyle=(0, (6, 3)), linewidth=1.5, label="rule: k = log2 n")
@@ -162,7 +177,8 @@ def plot_kstar_vs_n(ax: Any, c_s: pd.DataFrame, dim: int) -> None:
     ax.set_ylabel("k* (" + _k_label(dim)[3:])
     ax.set_title("k* vs n (bars: bracket; v fft always <= k, ^ direct always > k)", fontsize=8)
     ax.grid(True, which="major", linewidth=0.3, color="0.8")
-    ax.legend(fontsize=6, loc="best", frameon=False)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+              ncol=2 if len(pairs) > 8 else 1, title="direct/fft", title_fontsize=6)
 
 
 def plot_winner_map(ax: Any, g_s: pd.DataFrame, styles: dict[str, dict[str, Any]]) -> None:
@@ -232,34 +248,42 @@ def make_figure(df: pd.DataFrame, crossovers: pd.DataFrame, kind: str = "all") -
         raise SymbenchError("nothing to plot: no crossovers (the run has nothing to pair)")
     total_rows = sum(b[4] + b[5] for b in blocks)
     fig = Figure(figsize=(_NCOLS * _PANEL_W, total_rows * _PANEL_H + 0.4 * len(blocks)), layout="constrained")
-    grid = fig.add_gridspec(total_rows, _NCOLS)
+    # One subfigure per row of panels: each lays out on its own, so a wide legend in
+    # one row does not squeeze the panels of the others.
+    heights = [1] * total_rows
+    subfigs = fig.subfigures(total_rows, 1, height_ratios=heights, squeeze=False)[:, 0]
     row = 0
     for label, g_s, c_s, ns, time_rows, extra in blocks:
         first_ax = None
         shown = ns[: time_rows * _NCOLS] if time_rows else []
         # One legend per series, beside the last panel of its first row.
         legend_at = min(len(shown), _NCOLS) - 1
+        axes_rows = [subfigs[row + r].subplots(1, _NCOLS, squeeze=False)[0] for r in range(time_rows)]
         for i, n in enumerate(shown):
-            ax = fig.add_subplot(grid[row + i // _NCOLS, i % _NCOLS])
+            ax = axes_rows[i // _NCOLS][i % _NCOLS]
             first_ax = first_ax or ax
             plot_time_vs_k(ax, g_s[g_s["n"] == n], c_s[c_s["n"] == n] if len(c_s) else c_s, styles,
                            legend=i == legend_at)
+        for i in range(len(shown), time_rows * _NCOLS):
+            axes_rows[i // _NCOLS][i % _NCOLS].set_axis_off()
         row += time_rows
         if extra:
             dim = int(g_s["dim"].iloc[0])
+            sub = subfigs[row]
+            both = kind == "all"
+            panels = sub.subplots(1, 2 if both else 1, squeeze=False,
+                                  gridspec_kw={"width_ratios": [1, 1]} if both else None)[0]
             if kind in ("all", "kstar"):
-                span = slice(0, 2) if kind == "all" else slice(0, _NCOLS)
-                ax = fig.add_subplot(grid[row, span])
+                ax = panels[0]
                 first_ax = first_ax or ax
                 if len(c_s):
-                    plot_kstar_vs_n(ax, c_s, dim)
+                    plot_kstar_vs_n(ax, c_s, dim, styles)
                 else:
                     ax.text(0.5, 0.5, "no crossovers: nothing to pair", ha="center", va="center",
                             transform=ax.transAxes)
                     ax.set_axis_off()
             if kind in ("all", "winners"):
-                span = slice(2, _NCOLS) if kind == "all" else slice(0, _NCOLS - 1)
-                ax = fig.add_subplot(grid[row, span])
+                ax = panels[-1]
                 first_ax = first_ax or ax
                 plot_winner_map(ax, g_s, styles)
             row += 1
