@@ -291,3 +291,15 @@ def test_analysis_and_render_do_not_import_measuring_code():
             "'symbench.runner', 'matplotlib', 'pyfftw', 'cv2'))]\n"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_compare_without_samples_cannot_confirm_regressions(cli, tmp_path):
+    t = golden_table()
+    a = t.write(tmp_path / "a")
+    slow = t.write(tmp_path / "slow", scale=1.6)
+    (tmp_path / "a.csv").write_text((a / "measurements.csv").read_text())
+    (tmp_path / "slow.csv").write_text((slow / "measurements.csv").read_text())
+    r = cli("compare", tmp_path / "a.csv", tmp_path / "slow.csv", "--format", "json")
+    data = json.loads(r.out)
+    assert r.code == 0 and data["counts"]["untestable"] == 78
+    assert "no raw samples" in r.err and "no run.json" in r.err

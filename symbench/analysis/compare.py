@@ -270,9 +270,10 @@ def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
     warns: list[str] = []
     bm = base.metas[0] if len(base.metas) == 1 else {}
     nm = new.metas[0] if len(new.metas) == 1 else {}
-    if bm or nm:
-        warns += _env_warnings(bm, nm)
-    if len(base.samples) == 0 or len(new.samples) == 0:
+    warns += _env_warnings(bm, nm)
+    ok_both = rows["status"].isin(["regression", "improvement", "unchanged", "noise", "untestable"]) & (
+        rows["ratio"].notna())
+    if ok_both.any() and (len(base.samples) == 0 or len(new.samples) == 0):
         warns.append("no raw samples (samples.csv) for a run: changes beyond the threshold cannot be "
                      "tested and are reported as untestable, never as regressions")
     untestable = int((rows["status"] == "untestable").sum())

@@ -319,18 +319,3 @@ def find_crossovers(df: pd.DataFrame, samples: pd.DataFrame | None = None, *,
                               kind="stable").reset_index(drop=True)
     return out
 
-
-def grid_step(k_values: str, k: float, verdict: str) -> float:
-    """Position of k\\* on its measured k grid (for "moved by more than one step").
-
-    ``fft_always`` is position 0 and ``direct_always`` one past the largest k, so a
-    change of verdict counts as a move too; ``inconclusive`` gives NaN.
-    """
-    ks = [float(v) for v in str(k_values).split(",") if v]
-    if verdict == "fft_always":
-        return 0.0
-    if verdict == "direct_always":
-        return float(len(ks))
-    if verdict != "crossover" or not math.isfinite(k):
-        return math.nan
-    return float(int(np.searchsorted(ks, k)))
