@@ -552,6 +552,17 @@ def test_fft_cupy_kernel_wiring_with_numpy_standin(fake_cupy: SimpleNamespace, c
         assert rel_err(y, conv_reference(x, h, mode)) <= _tol(x, h)
 
 
+def test_flush_l2_option_reaches_the_clock(fake_cupy: SimpleNamespace) -> None:
+    from symbench.kernels.base import KernelOptions
+
+    x, h = _inputs((1, 1, 64), (1, 1, 5), "float64")
+    for flush in (False, True):
+        prepared = cupy_conv.FFTCupy().prepare(Problem(n=64, k=5), x, h, KernelOptions(flush_l2=flush))
+        assert prepared.notes["flush_l2"] is flush
+        assert (prepared.clock._flush is not None) is flush
+        prepared.close()
+
+
 def test_fft_cupy_reenables_a_disabled_plan_cache(fake_cupy: SimpleNamespace) -> None:
     fake_cupy._cache.size = 0
     x, h = _inputs((1, 1, 64), (1, 1, 5), "float64")

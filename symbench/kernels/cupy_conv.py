@@ -97,7 +97,8 @@ class FFTCupy(CupyKernel):
     name = "fft-cupy"
     method = "fft"
     library = "CuPy cuFFT"
-    cuda_libraries = ("cufft",)
+    # CuPy compiles its element-wise kernels (the spectrum product, padding) with NVRTC.
+    cuda_libraries = ("cufft", "nvrtc")
     description = ("cuFFT through cupy.fft: real transforms (complex for complex data) at 2,3,5,7-smooth "
                    "lengths, plans made in set-up and reused from CuPy's plan cache, both operands "
                    "transformed every call, channels multiply-accumulated in frequency (batched GEMM).")
