@@ -7,7 +7,7 @@ RUN    ?= results/$(shell date +%Y%m%d-%H%M%S)
 RUN    := $(RUN)
 CONFIG ?= configs/default.toml
 
-.PHONY: sweep test install dev clean
+.PHONY: sweep test install dev clean gpu-check
 
 # The venv is rebuilt when pyproject.toml changes.
 $(BIN)/symbench: pyproject.toml
@@ -33,6 +33,12 @@ sweep: install
 ## test: install the test dependencies and run the whole suite (no GPU needed)
 test: dev
 	$(BIN)/python -m pytest -q -n 2 --timeout 600
+
+## gpu-check: on an NVIDIA GPU machine with CuPy already installed (nothing is installed):
+## verify the GPU kernels, sweep configs/gpu.toml, report and plot into $(GPU_OUT)
+GPU_OUT ?= results/gpu-$(shell hostname -s 2>/dev/null || echo host)-$(shell date +%Y%m%d-%H%M)
+gpu-check:
+	PYTHON=$(PYTHON) bash scripts/gpu-check.sh $(GPU_OUT)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
