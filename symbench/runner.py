@@ -6,7 +6,8 @@ and warm-up time go to ``setup_s``), its result is checked against the
 reference (``rel_err``; beyond the tolerance the row is a ``mismatch``), and
 its call is timed. Each row is appended to the run directory as soon as it is
 measured. Ctrl-C stops the sweep between two writes; ``--resume`` measures
-only the rows that are missing.
+only the rows that are missing. With ``adaptive`` the grid is searched for the
+crossover bracket instead of measured whole (:mod:`symbench.adaptive`).
 """
 
 from __future__ import annotations
@@ -290,15 +291,22 @@ def run_sweep(
         with interrupt.critical():
             writer = RunWriter.create(run_dir, _meta(config, run_id, command, used))
         done = set()
-    if config.adaptive:
-        raise ConfigError("--adaptive is not available yet in this version; sweep the full grid")
-
     measurer = Measurer(config, run_id, clock)
     result = SweepResult(writer.run_dir)
-    total = sum(len(ks) for _, ks in jobs)
+    search = None
+    if config.adaptive:
+        from symbench.adaptive import AdaptiveSearch
+
+        machine_id = str((writer.meta.get("environment") or {}).get("machine_id") or "unknown")
+        search = AdaptiveSearch(measurer, writer, jobs, result, progress, machine_id=machine_id)
+        total = search.estimate()
+    else:
+        total = sum(len(ks) for _, ks in jobs)
     progress.start(total)
     try:
-        for problem, kernels in jobs:
+        if search is not None:
+            search.run()
+        for problem, kernels in (jobs if search is None else []):
             todo = [k for k in kernels if row_key(k.name, problem) not in done]
             progress.advance(problem.label(), len(kernels) - len(todo))
             result.skipped_existing += len(kernels) - len(todo)

@@ -78,7 +78,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return ""
-        return repr(value)  # shortest exact round-trip form
+        return repr(float(value))  # shortest exact round-trip form (also for numpy floats)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -202,8 +202,16 @@ class RunWriter:
 
     def _drop_orphan_samples(self) -> None:
         # Samples are written just before their row; a crash in between leaves
-        # samples without a row, which the re-measurement would duplicate.
-        keys = {self._row_key(r) for r in self.rows()}
+        # samples without a row, which the re-measurement would duplicate. A
+        # row's samples are numbered 0 .. samples-1: an adaptive re-measurement
+        # appends samples numbered from there and then replaces its row, so a
+        # crash in between leaves samples past the row's count, dropped here too.
+        counts: dict[tuple[str, ...], int | None] = {}
+        for r in self.rows():
+            try:
+                counts[self._row_key(r)] = int(r.get("samples") or "")
+            except ValueError:
+                counts[self._row_key(r)] = None
         path = self.run_dir / SAMPLES
         with open(path, newline="") as f:
             rows = list(csv.reader(f))
@@ -211,7 +219,21 @@ class RunWriter:
             return
         header, body = rows[0], rows[1:]
         idx = [header.index(c) for c in ("kernel", *KEY_FIELDS, "source")]
-        kept = [r for r in body if tuple(r[i] for i in idx) in keys]
+        i_sample = header.index("sample") if "sample" in header else None
+
+        def keep(r: list[str]) -> bool:
+            key = tuple(r[i] for i in idx)
+            if key not in counts:
+                return False
+            limit = counts[key]
+            if limit is None or i_sample is None:
+                return True
+            try:
+                return int(r[i_sample]) < limit
+            except ValueError:
+                return True
+
+        kept = [r for r in body if keep(r)]
         if len(kept) != len(body):
             tmp = path.with_name(f".{path.name}.tmp")
             with open(tmp, "w", newline="") as f:
@@ -239,6 +261,38 @@ class RunWriter:
         if lines:
             self._append(SAMPLES, lines)
         self._append(MEASUREMENTS, _csv_line([row.get(c) for c in COLUMNS]))
+
+    def replace_row(self, row: Mapping[str, Any], samples: Iterable[Mapping[str, Any]] = ()) -> None:
+        """Append more ``samples`` of an existing row, then replace that row (same key) with ``row``.
+
+        Used by the adaptive search when it re-measures a point: the new samples
+        go to ``samples.csv`` (numbered after the row's earlier ones) and the row,
+        with statistics over all of them, replaces the old one, so
+        ``measurements.csv`` keeps one row per (kernel, problem). The row file is
+        rewritten atomically (a crash leaves the old or the new file, never half
+        of one); a crash between the two writes leaves extra samples, which
+        :meth:`reopen` drops.
+        """
+        lines = "".join(_csv_line([s.get(c) for c in SAMPLE_COLUMNS]) for s in samples)
+        path = self.run_dir / MEASUREMENTS
+        with open(path, newline="") as f:
+            table = list(csv.reader(f))
+        header, body = table[0], table[1:]
+        idx = [header.index(c) for c in ("kernel", *KEY_FIELDS, "source")]
+        key = tuple(_fmt(row.get(c)) for c in ("kernel", *KEY_FIELDS, "source"))
+        hits = [i for i, r in enumerate(body) if tuple(r[j] for j in idx) == key]
+        if not hits:
+            raise RunDirError(f"{path}: no row {key} to replace")
+        if lines:
+            self._append(SAMPLES, lines)
+        new_line = _csv_line([row.get(c) for c in header])
+        text = [_csv_line(header)] + [new_line if i == hits[-1] else _csv_line(r) for i, r in enumerate(body)]
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", newline="") as f:
+            f.write("".join(text))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
 
     def _append(self, name: str, text: str) -> None:
         # One write per row: a reader never sees a row without its end of line
