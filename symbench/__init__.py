@@ -4,6 +4,8 @@ Public API
 ----------
 convolve(x, h, mode="full", kernel=None)
     ``scipy.signal.convolve`` semantics, dispatched to the fastest kernel.
+use_table(path)
+    Dispatch ``convolve`` on a table written by ``symbench tune``.
 load(path)
     A run's measurements as a pandas DataFrame.
 SymbenchError
@@ -25,6 +27,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "convolve": "symbench.api",
     "load": "symbench.store",
+    "use_table": "symbench.dispatch",
 }
 
 __all__ = ["SymbenchError", "__version__", *_LAZY]

@@ -1,17 +1,118 @@
-"""The Python entry points: ``symbench.convolve`` (and, with the group ops, ``symbench.gconv``)."""
+"""The Python entry points: ``symbench.convolve`` (and, with the group ops, ``symbench.gconv``).
+
+The hot path
+------------
+A call with NumPy arrays looks its (shapes, dtypes, mode, kernel, threads) up
+in a small LRU cache of *plans* (:meth:`symbench.kernels.base.Kernel.planned`:
+FFTW plans, aligned buffers, compiled code, made once per shape) and calls the
+plan: no validation, no table lookup and no allocation beyond the result. Only
+the first call of a shape validates its inputs, asks the dispatcher
+(:func:`symbench.dispatch.select`: the tuned table, else the cost model) and
+builds the plan. ``kernel=None`` and ``kernel=K`` share one plan when the
+dispatcher picks ``K``, so a dispatched call costs what a call of the chosen
+kernel costs.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+import math
+import threading
+from typing import Any, Callable
 
 import numpy as np
 
 from symbench.errors import SymbenchError
-from symbench.kernels.base import thread_limits
 from symbench.kernels.registry import get
-from symbench.problem import MODES, Problem
+from symbench.problem import MODES, Problem, conv_out_shape
 
 _SUPPORTED = (np.float32, np.float64, np.complex64, np.complex128)
+#: Plans kept (the least recently used go first) and the bytes they may hold together.
+CACHE_ENTRIES = 64
+CACHE_BYTES = 1 << 30
+
+_ndarray = np.ndarray
+
+
+class _Plan:
+    """One kernel ready for one shape: casts the inputs, adds the channel axes, serialises calls."""
+
+    __slots__ = ("kernel", "fn", "dtype", "mode", "threads", "nbytes", "lock", "used")
+
+    def __init__(self, kernel: Any, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], dtype: np.dtype,
+                 mode: str, threads: int, nbytes: int) -> None:
+        self.kernel = kernel
+        self.fn = fn
+        self.dtype = dtype
+        self.mode = mode
+        self.threads = threads
+        self.nbytes = nbytes
+        self.lock = threading.Lock()
+        self.used = next(_ticks)
+
+    def __call__(self, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+        self.used = next(_ticks)
+        dt = self.dtype
+        if x.dtype != dt:
+            x = x.astype(dt)
+        if h.dtype != dt:
+            h = h.astype(dt)
+        if not self.lock.acquire(blocking=False):
+            # Another thread is inside this plan (whose buffers are shared): run unplanned.
+            problem = _problem(x, h, self.mode, self.threads)
+            return self.kernel.run(problem, x[None, None], h[None, None])[0, 0]
+        try:
+            if self.threads == 1:
+                return self.fn(x[None, None], h[None, None])[0, 0]
+            import scipy.fft
+
+            with scipy.fft.set_workers(self.threads):
+                return self.fn(x[None, None], h[None, None])[0, 0]
+        finally:
+            self.lock.release()
+
+    def close(self) -> None:
+        close = getattr(self.fn, "close", None)
+        if close is not None and self.lock.acquire(blocking=False):
+            try:
+                close()
+            finally:
+                self.lock.release()
+
+
+_ticks = itertools.count()
+#: (x.shape, h.shape, x.dtype, h.dtype, mode, kernel, threads) -> plan; kernel=None entries too.
+_fast: dict[tuple, _Plan] = {}
+#: (kernel name, x.shape, h.shape, dtype, mode, threads) -> plan, shared by every key that resolves to it.
+_plans: dict[tuple, _Plan] = {}
+_cache_lock = threading.Lock()
+
+
+def _forget_dispatched() -> None:
+    """Another dispatch table: the kernel=None entries may now choose differently."""
+    with _cache_lock:
+        for key in [key for key in _fast if key[5] is None]:
+            del _fast[key]
+
+
+def _listen() -> None:
+    from symbench import dispatch
+
+    if _forget_dispatched not in dispatch.listeners:
+        dispatch.listeners.append(_forget_dispatched)
+
+
+_listen()
+
+
+def clear_cache() -> None:
+    """Drop every cached plan (they are rebuilt on the next call)."""
+    with _cache_lock:
+        plans = list(_plans.values())
+        _fast.clear()
+        _plans.clear()
+    for p in plans:
+        p.close()
 
 
 def convolve(x: Any, h: Any, mode: str = "full", kernel: str | None = None, *, threads: int = 1) -> np.ndarray:
@@ -24,24 +125,53 @@ def convolve(x: Any, h: Any, mode: str = "full", kernel: str | None = None, *, t
     mode : {"full", "same", "valid"}
         Output size, as in SciPy (``valid`` swaps the inputs when ``h`` is larger).
     kernel : str, optional
-        A kernel name (see ``symbench kernels``). ``None`` picks one with the
-        cost model of :mod:`symbench.dispatch`.
+        A kernel name (see ``symbench kernels``). ``None`` dispatches on the
+        tuned table (:func:`symbench.use_table`, ``SYMBENCH_TABLE``, or the last
+        table ``symbench tune`` wrote on this machine), else on the cost model
+        of :mod:`symbench.dispatch`.
     threads : int
-        Threads the kernel may use.
+        Threads the kernel may use (FFTW plans, numba, OpenCV, ``scipy.fft``
+        workers). BLAS pools are left as the caller set them (threadpoolctl):
+        a single-channel convolution does not use them.
 
     Returns
     -------
     numpy.ndarray
-        Same shape and dtype as SciPy's result.
+        Same shape and dtype as SciPy's result (a new array).
 
     Raises
     ------
     SymbenchError
         Unknown mode or kernel, mismatched dimensions, or a kernel that cannot
-        compute this problem.
+        compute this problem; a dispatch table that cannot be read.
+
+    Notes
+    -----
+    Set-up (FFTW plans, buffers, compiled code) is kept per (shapes, dtypes,
+    mode, kernel, threads) in a small LRU cache (:data:`CACHE_ENTRIES` plans,
+    :data:`CACHE_BYTES` bytes); :func:`clear_cache` empties it.
     """
-    if mode not in MODES:
+    if type(x) is _ndarray and type(h) is _ndarray:
+        plan = _fast.get((x.shape, h.shape, x.dtype, h.dtype, mode, kernel, threads))
+        if plan is not None:
+            return plan(x, h)
+    return _convolve(x, h, mode, kernel, threads)
+
+
+def _problem(x: np.ndarray, h: np.ndarray, mode: str, threads: int) -> Problem:
+    return Problem(op="conv", dim=x.ndim, n=max(x.shape), k=max(h.shape), dtype=np.result_type(x, h).name,
+                   mode=mode, threads=threads)
+
+
+def _convolve(x: Any, h: Any, mode: str, kernel: str | None, threads: int) -> np.ndarray:
+    """The first call of a shape: validate, choose, plan, cache, call."""
+    if not isinstance(mode, str) or mode not in MODES:
         raise SymbenchError(f"mode {mode!r} is not supported; allowed: {', '.join(MODES)}")
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise SymbenchError(f"threads must be a whole number >= 1, got {threads!r}")
+    threads = int(threads)
+    cacheable = type(x) is _ndarray and type(h) is _ndarray
+    x_in, h_in = x, h
     x = np.asarray(x)
     h = np.asarray(h)
     if x.ndim != h.ndim or x.ndim not in (1, 2):
@@ -54,18 +184,58 @@ def convolve(x: Any, h: Any, mode: str = "full", kernel: str | None = None, *, t
         import scipy.signal
 
         return scipy.signal.convolve(x, h, mode=mode)
-    x = x.astype(dtype, copy=False)
-    h = h.astype(dtype, copy=False)
-    problem = Problem(op="conv", dim=x.ndim, n=max(x.shape), k=max(h.shape), dtype=dtype.name,
-                      mode=mode, threads=threads)
-    if kernel is None:
-        from symbench.dispatch import choose
+    conv_out_shape(x.shape, h.shape, mode)  # SciPy's valid-mode rule, with its message
+    problem = _problem(x, h, mode, threads)
+    from symbench import dispatch
 
-        kernel = choose(problem)
-    kern = get(kernel)
+    if kernel is None:
+        # A non-square 2-D problem is looked up at the geometric mean of its sides.
+        n = math.prod(x.shape) ** (1 / x.ndim)
+        k = math.prod(h.shape) ** (1 / h.ndim)
+        name = dispatch.select(problem, n, k).kernel
+    else:
+        name = kernel
+    kern = get(name)
     reason = kern.unavailable_reason() or kern.supports(problem)
     if reason:
-        raise SymbenchError(f"kernel {kernel} cannot compute this: {reason}")
-    with thread_limits(threads):
-        y = kern.run(problem, x[None, None], h[None, None])
-    return y[0, 0]
+        raise SymbenchError(f"kernel {name} cannot compute this: {reason}")
+    plan = _plan_for(kern, problem, x.shape, h.shape, dtype)
+    if cacheable and plan.nbytes <= CACHE_BYTES:
+        with _cache_lock:
+            if any(p is plan for p in _plans.values()):
+                _fast[(x_in.shape, h_in.shape, x_in.dtype, h_in.dtype, mode, kernel, threads)] = plan
+    return plan(x.astype(dtype, copy=False), h.astype(dtype, copy=False))
+
+
+def _plan_for(kern: Any, problem: Problem, x_shape: tuple[int, ...], h_shape: tuple[int, ...],
+              dtype: np.dtype) -> _Plan:
+    """The cached plan of ``kern`` for these shapes, made (and the least recently used evicted) if need be."""
+    key = (kern.name, x_shape, h_shape, dtype, problem.mode, problem.threads)
+    with _cache_lock:
+        plan = _plans.get(key)
+        if plan is not None:
+            plan.used = next(_ticks)
+            return plan
+    from symbench.kernels.base import KernelOptions
+
+    fn = kern.planned(problem, (1, 1, *x_shape), (1, 1, *h_shape), dtype, KernelOptions())
+    try:
+        nbytes = int(kern.memory_bytes(problem))
+    except Exception:
+        nbytes = 0
+    plan = _Plan(kern, fn, dtype, problem.mode, problem.threads, nbytes)
+    evicted = []
+    with _cache_lock:
+        if nbytes <= CACHE_BYTES:  # a larger one is used once and not kept
+            _plans[key] = plan
+            total = sum(p.nbytes for p in _plans.values())
+            while len(_plans) > CACHE_ENTRIES or total > CACHE_BYTES:
+                old_key = min((k_ for k_ in _plans if _plans[k_] is not plan), key=lambda k_: _plans[k_].used)
+                old = _plans.pop(old_key)
+                total -= old.nbytes
+                evicted.append(old)
+            for k_ in [k_ for k_, p in _fast.items() if any(p is o for o in evicted)]:
+                del _fast[k_]
+    for old in evicted:
+        old.close()
+    return plan

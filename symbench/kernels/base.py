@@ -187,6 +187,25 @@ class Kernel:
         finally:
             prepared.close()
 
+    def planned(self, problem: Problem, x_shape: tuple[int, ...], h_shape: tuple[int, ...], dtype: Any,
+                options: KernelOptions = KernelOptions()) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """A reusable ``y = f(x, h)`` for inputs of these shapes and dtype (canonical layout).
+
+        ``symbench.convolve`` keeps these in a cache keyed by shapes, dtype, mode
+        and threads, so set-up (plans, compilation, buffers) is paid once per
+        shape, not per call. The callable returns a new array each call and
+        need not be thread-safe (the caller serialises calls to one plan); it
+        may have a ``close()``. The default prepares the kernel on every call,
+        which is always correct; kernels whose set-up is worth keeping override
+        this, e.g. with :func:`buffered_plan` when their prepared ``call`` reads
+        its inputs at every call.
+        """
+
+        def run(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+            return self.run(problem, x, h, options)
+
+        return run
+
     # -- description --------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         """The facts ``symbench kernels`` lists."""
@@ -200,6 +219,36 @@ class Kernel:
 
     def __repr__(self) -> str:
         return f"<kernel {self.name} ({self.method}, {self.device})>"
+
+
+class BufferedPlan:
+    """A kernel prepared once over input buffers it owns; each call copies the inputs in.
+
+    Right for kernels whose prepared ``call`` reads ``x`` and ``h`` at every call
+    (rather than copying or transforming them in ``prepare``): the set-up is
+    kept, and only the copies are added to the call.
+    """
+
+    def __init__(self, kernel: Kernel, problem: Problem, x_shape: tuple[int, ...], h_shape: tuple[int, ...],
+                 dtype: Any, options: KernelOptions = KernelOptions()) -> None:
+        self.x = np.zeros(x_shape, dtype=dtype)
+        self.h = np.zeros(h_shape, dtype=dtype)
+        self.prepared = kernel.prepare(problem, self.x, self.h, options)
+
+    def __call__(self, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+        np.copyto(self.x, x)
+        np.copyto(self.h, h)
+        self.prepared.call()
+        return self.prepared.result()
+
+    def close(self) -> None:
+        self.prepared.close()
+
+
+def buffered_plan(kernel: Kernel, problem: Problem, x_shape: tuple[int, ...], h_shape: tuple[int, ...],
+                  dtype: Any, options: KernelOptions = KernelOptions()) -> BufferedPlan:
+    """:meth:`Kernel.planned` for kernels whose prepared call reads its inputs at every call."""
+    return BufferedPlan(kernel, problem, x_shape, h_shape, dtype, options)
 
 
 # -- helpers shared by the CPU kernels --------------------------------------------------
