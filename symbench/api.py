@@ -37,12 +37,13 @@ _ndarray = np.ndarray
 class _Plan:
     """One kernel ready for one shape: casts the inputs, adds the channel axes, serialises calls."""
 
-    __slots__ = ("kernel", "fn", "dtype", "mode", "threads", "nbytes", "lock", "used")
+    __slots__ = ("kernel", "fn", "plain", "dtype", "mode", "threads", "nbytes", "lock", "used")
 
     def __init__(self, kernel: Any, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], dtype: np.dtype,
                  mode: str, threads: int, nbytes: int) -> None:
         self.kernel = kernel
         self.fn = fn
+        self.plain = getattr(fn, "plain", None)
         self.dtype = dtype
         self.mode = mode
         self.threads = threads
@@ -63,6 +64,8 @@ class _Plan:
             return self.kernel.run(problem, x[None, None], h[None, None])[0, 0]
         try:
             if self.threads == 1:
+                if self.plain is not None:
+                    return self.plain(x, h)
                 return self.fn(x[None, None], h[None, None])[0, 0]
             import scipy.fft
 

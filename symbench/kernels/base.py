@@ -195,7 +195,9 @@ class Kernel:
         and threads, so set-up (plans, compilation, buffers) is paid once per
         shape, not per call. The callable returns a new array each call and
         need not be thread-safe (the caller serialises calls to one plan); it
-        may have a ``close()``. The default prepares the kernel on every call,
+        may have a ``close()``, and a ``plain(x, h)`` for one signal and one
+        filter without their channel axes (:class:`PlainPlan`), which the API
+        prefers. The default prepares the kernel on every call,
         which is always correct; kernels whose set-up is worth keeping override
         this, e.g. with :func:`buffered_plan` when their prepared ``call`` reads
         its inputs at every call.
@@ -219,6 +221,19 @@ class Kernel:
 
     def __repr__(self) -> str:
         return f"<kernel {self.name} ({self.method}, {self.device})>"
+
+
+class PlainPlan:
+    """A plan for one signal and one filter around a function of the plain (1-D or 2-D) arrays.
+
+    ``symbench.convolve`` calls :attr:`plain` directly, without the channel axes.
+    """
+
+    def __init__(self, plain: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        self.plain = plain
+
+    def __call__(self, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+        return self.plain(x[0, 0], h[0, 0])[None, None]
 
 
 class BufferedPlan:

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from symbench.kernels.base import Kernel, KernelOptions, Prepared, is_plain, pairwise, result_of
+from symbench.kernels.base import Kernel, KernelOptions, Prepared, PlainPlan, is_plain, pairwise, result_of
 from symbench.problem import Problem, conv_out_shape, crop_slices
 
 
@@ -91,8 +91,7 @@ class _PairKernel(Kernel):
         """One signal and one filter: the library call itself, nothing to set up or copy."""
         if x_shape[:2] != (1, 1) or h_shape[:2] != (1, 1):
             return super().planned(problem, x_shape, h_shape, dtype, options)
-        fn = self.pair_fn(problem)
-        return lambda x, h: fn(x[0, 0], h[0, 0])[None, None]
+        return PlainPlan(self.pair_fn(problem))
 
 
 def problem_out_shape(x: np.ndarray, h: np.ndarray, mode: str) -> tuple[int, ...]:

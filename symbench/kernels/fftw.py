@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from symbench.paths import cache_dir
-from symbench.kernels.base import Kernel, KernelOptions, Prepared, fft_workspace_bytes, is_plain
+from symbench.kernels.base import (Kernel, KernelOptions, Prepared, buffered_plan, fft_workspace_bytes,
+                                   is_plain)
 from symbench.problem import Problem, crop_slices
 
 _FLAGS = {"estimate": "FFTW_ESTIMATE", "measure": "FFTW_MEASURE", "patient": "FFTW_PATIENT",
@@ -153,5 +154,13 @@ class FFTW(Kernel):
         notes: dict[str, Any] = {"fft_shape": shape, "planner": options.planner}
         return Prepared(call, result, notes=notes)
 
+
+def _planned(self: FFTW, problem: Problem, x_shape: tuple[int, ...], h_shape: tuple[int, ...], dtype: Any,
+             options: KernelOptions = KernelOptions()) -> Any:
+    """symbench.convolve's plan cache: FFTW plans and buffers made once per shape (the call reads its inputs)."""
+    return buffered_plan(self, problem, x_shape, h_shape, dtype, options)
+
+
+FFTW.planned = _planned  # type: ignore[method-assign]
 
 KERNELS: list[Kernel] = [FFTW()]
