@@ -36,11 +36,5 @@ def params_cmd(
         return 0
     from symbench.render.params import params_view
 
-    out = console()
-    view = params_view(data)
-    if not out.is_terminal:  # a file or pipe gets whole numbers, never truncated columns
-        width = out.width
-        out.width = 1000
-        out.width = max(width, out.measure(view.renderables[0]).maximum)
-    out.print(view)
+    console().print(params_view(data))
     return 0

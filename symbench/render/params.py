@@ -25,6 +25,7 @@ def params_view(data: Mapping[str, Any]) -> Group:
                       f"{row['parameters']:,}", row["output"], f"{row['fc_over_this']:,.0f}x")
     fc, conv = layers[0], layers[1]
     headline = Text(f"fully connected {fc['parameters']:,} vs convolution {conv['parameters']:,}: "
-                    f"{data['fc_over_conv']:,.0f}x fewer parameters with weight sharing over translations; "
-                    "a G-convolution gives |G| times the maps for the same parameters.")
+                    f"{data['fc_over_conv']:,.0f}x fewer parameters (one filter shared over translations).\n"
+                    "A G-convolution shares it over rotations (and mirrors) too: |G| times the maps "
+                    "for the same parameters.")
     return Group(table, headline)
