@@ -116,15 +116,20 @@ class GconvFFTUnshared(GconvFFT):
 
 # -- a rough choice for symbench.gconv(kernel=None) ------------------------------------------------
 
-#: Seconds per multiply-add of the im2col GEMM (float64 BLAS on one core, roughly).
-DIRECT_S_PER_MAC = 0.15e-9
-#: Seconds per ``N log2 N`` of one real 2-D transform, and per complex product of the spectral sum.
-FFT_S_PER_NLOGN = 1.0e-9
-FFT_S_PER_CMAC = 1.0e-9
+#: Seconds per multiply-add of the im2col GEMM (float32 BLAS on one AVX-512 core; float64 twice that),
+#: fitted roughly to a run of configs/gconv.toml.
+DIRECT_S_PER_MAC = 0.05e-9
+#: Seconds per ``N^2 log2 N^2`` of one real 2-D transform, and per complex product of the spectral sum.
+FFT_S_PER_NLOGN = 0.4e-9
+FFT_S_PER_CMAC = 0.5e-9
+#: Fixed costs per call (Python and library overheads).
+DIRECT_OVERHEAD_S = 2e-5
+FFT_OVERHEAD_S = 1e-4
 
 
 def model_times(problem: Problem) -> tuple[float, float]:
     """Modelled seconds of (gconv-direct, gconv-fft) for a lift/gconv problem."""
+    wide = 2.0 if problem.dtype == "float64" else 1.0
     macs = problem.flops() / 2.0
     G = problem.group_order
     gin = G if problem.op == "gconv" else 1
@@ -134,8 +139,8 @@ def model_times(problem: Problem) -> tuple[float, float]:
     transforms = problem.batch * problem.c_in * gin + problem.c_out * problem.c_in * gin
     transforms += problem.batch * problem.c_out * G
     spectral = n2 / 2 * G * gin * problem.c_in * problem.c_out * problem.batch
-    t_fft = 2e-4 + FFT_S_PER_NLOGN * transforms * n2 * math.log2(n2) + FFT_S_PER_CMAC * spectral
-    return 5e-5 + DIRECT_S_PER_MAC * macs, t_fft
+    t_fft = FFT_OVERHEAD_S + wide * (FFT_S_PER_NLOGN * transforms * n2 * math.log2(n2) + FFT_S_PER_CMAC * spectral)
+    return DIRECT_OVERHEAD_S + wide * DIRECT_S_PER_MAC * macs, t_fft
 
 
 def choose(problem: Problem) -> str:
