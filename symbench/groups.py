@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -281,7 +281,3 @@ def layer_reference(group: str, op: str, x: np.ndarray, w: np.ndarray, mode: str
     y = correlate_valid(planes, bank)
     return y.reshape(B, co, G, *y.shape[-2:])
 
-
-def check_square(shape: Sequence[int], what: str) -> None:
-    if shape[-1] != shape[-2]:
-        raise SymbenchError(f"{what} must be square to be rotated by 90 degrees; got {shape[-2]}x{shape[-1]}")

@@ -35,7 +35,7 @@ Methods
     Transform the filters with one gather (the precomputed index array), then
     one large correlation: im2col patches of the (padded) input times the
     stacked ``C_out * |G|`` filters in one GEMM (split by filter rows when the
-    patch matrix would exceed ``Plan`` 's budget).
+    patch matrix would exceed :data:`PATCH_BUDGET`).
 :func:`gconv_fft`
     The shared-spectrum method. The input is transformed once and its
     spectrum is shared by all ``|G|`` transformed filters; the filter bank is
