@@ -27,6 +27,7 @@ BUILTIN_MODULES = (
     "symbench.kernels.fftw",
     "symbench.kernels.auto",
     "symbench.kernels.cupy_conv",
+    "symbench.kernels.gconv",
 )
 
 _REGISTRY: dict[str, Kernel] | None = None
