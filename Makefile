@@ -7,7 +7,7 @@ RUN    ?= results/$(shell date +%Y%m%d-%H%M%S)
 RUN    := $(RUN)
 CONFIG ?= configs/default.toml
 
-.PHONY: sweep test install dev clean gpu-check
+.PHONY: sweep test install dev clean gpu-check regret adaptive-bench
 
 # The venv is rebuilt when pyproject.toml changes.
 $(BIN)/symbench: pyproject.toml
@@ -39,6 +39,15 @@ test: dev
 GPU_OUT ?= results/gpu-$(shell hostname -s 2>/dev/null || echo host)-$(shell date +%Y%m%d-%H%M)
 gpu-check:
 	PYTHON=$(PYTHON) bash scripts/gpu-check.sh $(GPU_OUT)
+
+## regret: tune on a 1-D and a 2-D grid, then time symbench.convolve's dispatch on random held-out
+## problems against the fastest kernel and scipy.signal.convolve (a few minutes; tables in bench/regret.md)
+regret: install
+	$(BIN)/python bench/regret.py --out-dir $(RUN) --markdown bench/regret.md
+
+## adaptive-bench: grid vs --adaptive sweeps of the same problems: rows measured and bracket found
+adaptive-bench: install
+	$(BIN)/python bench/adaptive.py --out-dir $(RUN) --markdown bench/adaptive.md
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
