@@ -224,7 +224,11 @@ def _grid_regret(entry: Mapping[str, Any], times: Mapping[tuple[str, int, int], 
             "fastest_share": float(np.mean(r <= 1 + 1e-12))}
 
 
-def build_table(runs: Runs, *, created: str | None = None) -> tuple[dict[str, Any], list[str]]:
+#: Which time of a row decides: its fastest sample, or its median.
+STATISTICS = {"min": "time_min_s", "median": "time_s"}
+
+
+def build_table(runs: Runs, *, created: str | None = None, by: str = "min") -> tuple[dict[str, Any], list[str]]:
     """The dispatch table of ``runs`` and notes for the user.
 
     Parameters
@@ -233,6 +237,11 @@ def build_table(runs: Runs, *, created: str | None = None) -> tuple[dict[str, An
         From :func:`symbench.analysis.data.load_runs`; all from one machine.
     created : str, optional
         Timestamp to record.
+    by : {"min", "median"}
+        The time of a row that decides: ``min`` (its fastest sample, ``time_min_s``;
+        the default) is the least disturbed by other work on a shared machine and
+        what a best-of-N benchmark of the dispatched call sees; ``median`` is the
+        report's ``time_s``.
 
     Returns
     -------
@@ -245,9 +254,14 @@ def build_table(runs: Runs, *, created: str | None = None) -> tuple[dict[str, An
     SymbenchError
         Runs from several machines, or nothing to tune (no ``ok`` direct or fft rows).
     """
+    if by not in STATISTICS:
+        raise SymbenchError(f"unknown statistic {by!r}; allowed: {', '.join(STATISTICS)}")
     df = dedupe(runs.df)
-    df = df[df["method"].isin(["direct", "fft"])]
-    t = pd.to_numeric(df["time_s"], errors="coerce").to_numpy(dtype=float)
+    df = df[df["method"].isin(["direct", "fft"])].copy()
+    column = STATISTICS[by]
+    # A row without the statistic (a CSV of an older version, say) falls back to its median.
+    df["t_by"] = pd.to_numeric(df[column], errors="coerce").fillna(pd.to_numeric(df["time_s"], errors="coerce"))
+    t = df["t_by"].to_numpy(dtype=float)
     is_ok = (df["status"] == "ok").to_numpy() & np.isfinite(t) & (t > 0)
     is_timeout = (df["status"] == "timeout").to_numpy()
     if not is_ok.any():
@@ -268,12 +282,12 @@ def build_table(runs: Runs, *, created: str | None = None) -> tuple[dict[str, An
         ok_rows = g[g["okflag"]]
         if not len(ok_rows):
             continue
-        big = float(ok_rows["time_s"].max()) * TIMEOUT_FACTOR
+        big = float(ok_rows["t_by"].max()) * TIMEOUT_FACTOR
         times: dict[tuple[str, int, int], float] = {}
         ok: set[tuple[str, int, int]] = set()
         for r in g.itertuples(index=False):
             kk = (str(r.kernel), int(r.n), int(r.k))
-            times[kk] = float(r.time_s) if r.okflag else big
+            times[kk] = float(r.t_by) if r.okflag else big
             if r.okflag:
                 ok.add(kk)
         methods = dict(zip(g["kernel"], g["method"]))
@@ -334,6 +348,7 @@ def build_table(runs: Runs, *, created: str | None = None) -> tuple[dict[str, An
         "schema_note": TABLE_SCHEMA_NOTES[TABLE_SCHEMA_VERSION],
         "created": created,
         "symbench_version": _version(),
+        "statistic": column,
         "runs": [{"path": p, "run_id": m.get("run_id"), "complete": m.get("complete")}
                  for p, m in zip(runs.paths, runs.metas)],
         "machine": {f: env.get(f) for f in MACHINE_FACTS if f in env} or {"machine_id": machines[0]},

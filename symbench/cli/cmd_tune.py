@@ -27,6 +27,7 @@ def _write(path: Path, text: str, what: str) -> None:
 def tune_cmd(
     runs: Annotated[Optional[List[str]], typer.Argument(help="Run directories (or measurements CSVs) of one machine.", metavar="RUN_DIR ...", show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the table to FILE.json.")] = None,
+    by: Annotated[str, typer.Option("--by", help="Which time of a row decides: min (its fastest sample: least disturbed by other work, what a best-of-N timing sees) or median.")] = "min",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not also make it this machine's default table (in the user cache directory).")] = False,
     show: Annotated[Optional[Path], typer.Option("--show", help="Read a table instead of making one: print it (and, with --n and --k, what it picks).")] = None,
     n: Annotated[Optional[int], typer.Option("--n", help="With --show: signal length (or image side) to look up.")] = None,
@@ -58,10 +59,14 @@ def tune_cmd(
     from symbench.dispatch import cached_table_path
     from symbench.table import DispatchTable, table_json
 
+    from symbench.analysis.dispatch import STATISTICS
+
+    if by not in STATISTICS:
+        raise SymbenchError(f"--by {by!r} is not supported; allowed: {', '.join(STATISTICS)}")
     if out is not None and out.exists() and out.is_dir():
         raise SymbenchError(f"--out {str(out)!r} is a directory; give a file name such as table.json")
     loaded = load_runs(runs)
-    table, notes = build_table(loaded, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    table, notes = build_table(loaded, created=datetime.now(timezone.utc).isoformat(timespec="seconds"), by=by)
     DispatchTable.from_dict(table, "the new table")  # what we write must read back
     text = table_json(table)
     written = []
