@@ -319,3 +319,58 @@ def test_lookup_is_cheap(table):
     e = next(iter(t.entries.values()))
     assert all(isinstance(v, float) for v in e.log2_n)
     assert all(isinstance(v, float) for c in e.curves for v in c.log2_k)
+
+
+def test_tune_decides_by_fastest_sample_or_median(tmp_path: Path):
+    # direct-numpy's samples are steady; fft-pyfftw's are disturbed (a wide spread around a higher
+    # median, with a faster best sample) at every k >= 64: min and median disagree there.
+    t = Table()
+    for n in (4096, 8192):
+        for k in (16, 32, 64, 128):
+            t.add("direct-numpy", k, 1e-6 * k, n=n, spread=0.01)
+            fast = 0.5e-6 * k if k >= 64 else 2e-6 * k
+            t.add("fft-pyfftw", k, None, n=n, samples=[fast, *(3e-6 * k,) * 6])
+    run = t.write(tmp_path / "run")
+    by_min, _ = build_table(load_runs([run]))
+    by_median, _ = build_table(load_runs([run]), by="median")
+    seg_min = by_min["entries"][0]["regions"][0]["segments"]
+    seg_med = by_median["entries"][0]["regions"][0]["segments"]
+    assert [s["kernel"] for s in seg_min] == ["direct-numpy", "fft-pyfftw"]
+    assert [s["kernel"] for s in seg_med] == ["direct-numpy"]
+    assert by_min["statistic"] == "time_min_s" and by_median["statistic"] == "time_s"
+    with pytest.raises(SymbenchError, match="statistic"):
+        build_table(load_runs([run]), by="mean")
+
+
+@pytest.mark.parametrize("kernel", [None, "direct", "direct-numpy", "fft-pyfftw", "fft-scipy", "auto-scipy"])
+def test_cached_plans_see_new_data_strides_and_dtypes(kernel):
+    rng = np.random.default_rng(5)
+    for _ in range(3):  # the same shapes again and again: one plan, fresh data each time
+        x, h = rng.standard_normal(300), rng.standard_normal(17)
+        np.testing.assert_allclose(symbench.convolve(x, h, kernel=kernel), scipy.signal.convolve(x, h), atol=1e-10)
+    big = rng.standard_normal(600)
+    x = big[::2]  # not contiguous, same shape as above
+    np.testing.assert_allclose(symbench.convolve(x, h, kernel=kernel), scipy.signal.convolve(x, h), atol=1e-10)
+    x32 = x.astype(np.float32)  # float32 signal, float64 filter: float64 result, as SciPy
+    y = symbench.convolve(x32, h, "same", kernel=kernel)
+    ref = scipy.signal.convolve(x32, h, "same")
+    assert y.dtype == ref.dtype == np.float64
+    np.testing.assert_allclose(y, ref, atol=1e-6)
+    y1 = symbench.convolve(x, h, kernel=kernel)
+    y2 = symbench.convolve(x, h, kernel=kernel)
+    assert y1 is not y2 and not np.shares_memory(y1, y2)  # every call returns its own array
+
+
+def test_plans_are_safe_across_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(6)
+    pairs = [(rng.standard_normal(2000), rng.standard_normal(40)) for _ in range(16)]
+
+    def one(i: int) -> float:
+        x, h = pairs[i]
+        return float(np.abs(symbench.convolve(x, h, kernel="fft-pyfftw") - scipy.signal.convolve(x, h)).max())
+
+    with ThreadPoolExecutor(4) as pool:
+        errs = list(pool.map(one, list(range(16)) * 4))
+    assert max(errs) < 1e-10
