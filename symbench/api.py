@@ -156,7 +156,10 @@ def convolve(x: Any, h: Any, mode: str = "full", kernel: str | None = None, *, t
     :data:`CACHE_BYTES` bytes); :func:`clear_cache` empties it.
     """
     if type(x) is _ndarray and type(h) is _ndarray:
-        plan = _fast.get((x.shape, h.shape, x.dtype, h.dtype, mode, kernel, threads))
+        try:
+            plan = _fast.get((x.shape, h.shape, x.dtype, h.dtype, mode, kernel, threads))
+        except TypeError:  # an unhashable mode or kernel: the slow path says what is wrong
+            plan = None
         if plan is not None:
             return plan(x, h)
     return _convolve(x, h, mode, kernel, threads)
@@ -171,6 +174,8 @@ def _convolve(x: Any, h: Any, mode: str, kernel: str | None, threads: int) -> np
     """The first call of a shape: validate, choose, plan, cache, call."""
     if not isinstance(mode, str) or mode not in MODES:
         raise SymbenchError(f"mode {mode!r} is not supported; allowed: {', '.join(MODES)}")
+    if kernel is not None and not isinstance(kernel, str):
+        raise SymbenchError(f"kernel must be a kernel name (see symbench kernels) or None, got {kernel!r}")
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise SymbenchError(f"threads must be a whole number >= 1, got {threads!r}")
     threads = int(threads)

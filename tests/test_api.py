@@ -56,6 +56,9 @@ def test_convolve_complex_and_mixed_precision():
     ((np.ones((4, 4)), np.ones((4, 4))), {"kernel": "direct-numpy"}, "1-D"),
     ((np.ones((7, 3)), np.ones((3, 7))), {"mode": "valid"}, "valid mode"),
     ((np.ones(0), np.ones(3)), {}, "empty"),
+    ((np.ones(3), np.ones(3)), {"kernel": ["direct"]}, "kernel name"),
+    ((np.ones(3), np.ones(3)), {"mode": ["full"]}, "mode"),
+    ((np.ones(3), np.ones(3)), {"threads": 0}, "threads"),
 ])
 def test_convolve_errors(args, kwargs, fragment):
     with pytest.raises(SymbenchError, match=fragment):
