@@ -52,16 +52,17 @@ def best_of(fn: Callable[[], object], reps: int) -> float:
 
 
 def best_in_turns(fns: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:
-    """One warm-up call of each, then ``reps`` rounds in which each is called once: the fastest call of each.
+    """``reps`` rounds in which each candidate is called twice and its second call timed: the fastest of each.
 
     Taking turns makes a change of machine load (other work on a shared machine)
-    hit every candidate alike, which timing them one after the other does not.
+    hit every candidate alike, which timing them one after the other does not;
+    the untimed call before each timed one gives it warm caches, as consecutive
+    calls of one candidate would have.
     """
-    for fn in fns.values():
-        fn()
     best = dict.fromkeys(fns, math.inf)
     for _ in range(reps):
         for name, fn in fns.items():
+            fn()  # untimed: the caches hold this candidate's data, not the previous one's
             t0 = time.perf_counter()
             fn()
             best[name] = min(best[name], time.perf_counter() - t0)
