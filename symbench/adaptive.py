@@ -63,6 +63,7 @@ from symbench import interrupt
 from symbench.analysis.crossover import DEFAULT_ALPHA, crossover_position
 from symbench.kernels.base import Kernel, thread_limits
 from symbench.problem import KEY_FIELDS, Problem
+from symbench.runner import _series
 from symbench.store import COLUMNS, SymbenchWarning
 from symbench.timing import summarize
 
@@ -325,11 +326,20 @@ class AdaptiveSearch:
 
     def _pair_state(self, s: Series, d: Kernel, f: Kernel, k: int) -> str:
         """``ok`` (both measured and ok), ``bad`` (one of them is not ok) or ``missing``."""
-        pd_ = self.points.get((d.name, s.problem(k)))
-        pf = self.points.get((f.name, s.problem(k)))
+        problem = s.problem(k)
+        pd_ = self.points.get((d.name, problem))
+        pf = self.points.get((f.name, problem))
         if (pd_ is not None and not pd_.ok) or (pf is not None and not pf.ok):
             return "bad"
-        return "ok" if pd_ is not None and pf is not None else "missing"
+        if pd_ is not None and pf is not None:
+            return "ok"
+        # Beyond a --max-call cut a kernel is not run: a grid sweep writes a timeout row
+        # for every such k, the search just stays below the cut.
+        for kern, p in ((d, pd_), (f, pf)):
+            cut = self.measurer.cut.get((kern.name, _series(problem)))
+            if p is None and cut is not None and k > cut[0]:
+                return "bad"
+        return "missing"
 
     def _measure_pair(self, s: Series, d: Kernel, f: Kernel, k: int) -> None:
         problem = s.problem(k)

@@ -324,3 +324,21 @@ def test_adaptive_from_a_config_file(tmp_path: Path):
     c = _report(tmp_path / "run").iloc[0]
     assert (c["verdict"], c["k_lo"], c["k_hi"]) == planted(linear(30.2), "3:99:4", n=1024)
     assert math.isfinite(c["k_star"])
+
+
+def test_max_call_at_the_top_end(tmp_path: Path):
+    # direct is over --max-call from k=300 on: its rows there have 3 one-call samples, and the
+    # search still finds the planted bracket below.
+    base = linear(40.5)
+
+    def cost(name, n, k):
+        return 0.5 if (name == "test-dir" and k >= 300) else base(name, n, k)
+
+    cfg = load_config(None, {"kernel": ["test-dir,test-fft"], "n": "4096", "k": KS, "repeat": "7",
+                             "min_time": "0.001", "max_call": "0.2", "adaptive": True})
+    run_sweep(cfg, tmp_path / "run", clock=SynthClock(cost))
+    c = _report(tmp_path / "run").iloc[0]
+    assert (c["verdict"], c["k_lo"], c["k_hi"]) == planted(cost)
+    df = load(tmp_path / "run").set_index(["kernel", "k"])
+    assert df.loc[("test-dir", 515), "samples"] == 3 and "max-call" in df.loc[("test-dir", 515), "message"]
+    assert set(df["status"]) == {"ok"}
