@@ -342,3 +342,42 @@ def test_max_call_at_the_top_end(tmp_path: Path):
     df = load(tmp_path / "run").set_index(["kernel", "k"])
     assert df.loc[("test-dir", 515), "samples"] == 3 and "max-call" in df.loc[("test-dir", 515), "message"]
     assert set(df["status"]) == {"ok"}
+
+
+@pytest.mark.slow
+def test_sigint_then_resume_adaptive(tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "symbench", "sweep", "--kernel", "direct-numpy,fft-numpy", "--dim", "1",
+            "--n", "8192", "--k", "3:515:8", "--repeat", "5", "--min-time", "0.02", "--adaptive", "--quiet"]
+
+    def rows() -> int:
+        m = out / "measurements.csv"
+        return len(m.read_text().splitlines()) - 1 if m.exists() else 0
+
+    proc = subprocess.Popen([*args, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while rows() < 4 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    kept = rows()
+    assert json.loads((out / "run.json").read_text())["complete"] is False
+    r = subprocess.run([sys.executable, "-m", "symbench", "sweep", "--resume", str(out), "--quiet"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    df = load(out)
+    assert len(df) >= kept and len(df) == len(df.drop_duplicates(["kernel", "k"]))
+    assert set(df["source"]) == {"adaptive"} and df.attrs["run"]["complete"] is True
+    assert len(load_samples(out)) == df["samples"].sum()
+    c = _report(out).iloc[0]
+    assert c["verdict"] in ("crossover", "inconclusive", "fft_always", "direct_always")

@@ -374,3 +374,12 @@ def test_plans_are_safe_across_threads():
     with ThreadPoolExecutor(4) as pool:
         errs = list(pool.map(one, list(range(16)) * 4))
     assert max(errs) < 1e-10
+
+
+def test_cli_show_table_for_the_wrong_op(cli, tmp_path: Path):
+    tab, _ = build_table(load_runs([synth_run(tmp_path / "run", ns=[32, 64], ks=[3, 5], op="gconv", dim=2,
+                                              group="p4", mode="valid")]))
+    p = tmp_path / "g.json"
+    p.write_text(table_json(tab))
+    r = cli("tune", "--show", p, "--n", "100", "--k", "3")
+    assert r.code == 2 and "no entry for conv" in r.err
