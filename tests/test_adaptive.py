@@ -381,3 +381,17 @@ def test_sigint_then_resume_adaptive(tmp_path: Path):
     assert len(load_samples(out)) == df["samples"].sum()
     c = _report(out).iloc[0]
     assert c["verdict"] in ("crossover", "inconclusive", "fft_always", "direct_always")
+
+
+def test_tune_on_an_adaptive_run(tmp_path: Path):
+    from symbench.analysis.dispatch import build_table
+    from symbench.table import DispatchTable
+
+    cost = linear(40.5)
+    run_sweep(_cfg(n="4096,8192"), tmp_path / "run", clock=SynthClock(cost))
+    table, _ = build_table(load_runs([tmp_path / "run"]))
+    t = DispatchTable.from_dict(table)
+    setting = ("conv", "none", 1, "float64", "full", 1, 1, 1, 1, "cpu")
+    for n in (4096, 6000, 8192):
+        assert t.choose(setting, n, 30).kernel == "test-dir"
+        assert t.choose(setting, n, 60).kernel == "test-fft"
