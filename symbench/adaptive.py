@@ -26,6 +26,10 @@ its k: op, group, dim, n, batch, channels, dtype, mode, threads) and each
    After :data:`MAX_ROUNDS` re-measurements of a point the search gives up:
    the row stays, and ``symbench report`` says ``inconclusive``.
 
+The two kernels of a point are measured together: in turns, sample by sample,
+where the runner can interleave them (:mod:`symbench.interleave`), so that a
+change of machine load hits both alike.
+
 Pairs share points, and a point measured for one pair may join another pair's
 ks, so the pairs of a series are searched again until none measures anything
 new. Kernels in no pair (``auto`` kernels) are then measured at every k the
@@ -240,52 +244,80 @@ class AdaptiveSearch:
                 self._inputs.popitem(last=False)
         return got
 
+    def _measure(self, kernels: Sequence[Kernel], problem: Problem, source: str
+                 ) -> list[tuple[Kernel, dict[str, Any], list[dict[str, Any]]]]:
+        """Rows and samples of ``kernels`` on ``problem``; in turns when the runner can interleave them.
+
+        Sampled in turns (:mod:`symbench.interleave`, where this version has it),
+        a change of machine load hits both kernels of a pair alike, which is
+        what the bracket's verdict depends on.
+        """
+        runnable = [k for k in kernels if self.measurer.precheck(k, problem) is None]
+        inputs = self._problem_inputs(problem) if runnable else (None, None, None)
+        by_name = {k.name: k for k in kernels}
+        try:
+            from symbench import interleave  # type: ignore[attr-defined]
+        except ImportError:
+            interleave = None
+        if interleave is not None and len(kernels) > 1 and interleave.applies(self.measurer, problem, kernels):
+            return [(by_name[row["kernel"]], row, samples) for row, samples in
+                    interleave.measure_interleaved(self.measurer, problem, kernels, inputs, source)]
+        out = []
+        for kern in kernels:
+            if kern in runnable:
+                row, samples = self.measurer.measure(kern, problem, *inputs, source=source)  # type: ignore[misc]
+            else:
+                row, samples = self.measurer.measure(kern, problem, None, None, None, source)  # type: ignore[arg-type]
+            out.append((kern, row, samples))
+        return out
+
+    def points_at(self, kernels: Sequence[Kernel], problem: Problem, source: str = SOURCE) -> list[Point]:
+        """The points of ``kernels`` at ``problem``; those not on disk yet are measured (together) and written."""
+        missing = [k for k in kernels if (k.name, problem) not in self.points]
+        if missing:
+            for kern, row, samples in self._measure(missing, problem, source):
+                with interrupt.critical():
+                    self.writer.append(row, samples)
+                self.result.counts[row["status"]] = self.result.counts.get(row["status"], 0) + 1
+                self.progress.advance(f"{kern.name} {problem.label()}")
+                self.points[(kern.name, problem)] = Point(
+                    dict(row), [float(s["time_s"]) for s in samples],
+                    [float(s["host_time_s"]) for s in samples if s.get("host_time_s") is not None])
+        return [self.points[(k.name, problem)] for k in kernels]
+
     def point(self, kernel: Kernel, problem: Problem, source: str = SOURCE) -> Point:
         """The point, measured (and written) if it is not on disk yet."""
-        key = (kernel.name, problem)
-        got = self.points.get(key)
-        if got is not None:
-            return got
-        if self.measurer.precheck(kernel, problem) is None:
-            row, samples = self.measurer.measure(kernel, problem, *self._problem_inputs(problem), source=source)
-        else:
-            row, samples = self.measurer.measure(kernel, problem, None, None, None, source)  # type: ignore[arg-type]
-        with interrupt.critical():
-            self.writer.append(row, samples)
-        self.result.counts[row["status"]] = self.result.counts.get(row["status"], 0) + 1
-        self.progress.advance(f"{kernel.name} {problem.label()}")
-        p = Point(dict(row), [float(s["time_s"]) for s in samples],
-                  [float(s["host_time_s"]) for s in samples if s.get("host_time_s") is not None])
-        self.points[key] = p
-        return p
+        return self.points_at([kernel], problem, source)[0]
 
-    def remeasure(self, kernel: Kernel, problem: Problem) -> None:
-        """``repeat`` more samples of a point; its row is replaced by one over all its samples."""
-        p = self.points[(kernel.name, problem)]
-        if p.exhausted:
+    def remeasure(self, kernels: Sequence[Kernel], problem: Problem) -> None:
+        """``repeat`` more samples of each point; each row is replaced by one over all its samples."""
+        todo = [k for k in kernels if not self.points[(k.name, problem)].exhausted]
+        if not todo:
             return
-        self.progress.advance(f"re-measure {kernel.name} {problem.label()}", 0)
-        row, samples = self.measurer.measure(kernel, problem, *self._problem_inputs(problem),
-                                             source=str(p.row["source"]), repeat=self.repeat)
-        if row["status"] != "ok" or not samples:
-            p.exhausted = True  # the first measurement stands; no more rounds for it
-            return
-        start = len(p.samples)
-        for i, s in enumerate(samples):
-            s["sample"] = start + i
-        pooled = p.samples + [float(s["time_s"]) for s in samples]
-        host = p.host + [float(s["host_time_s"]) for s in samples if s.get("host_time_s") is not None]
-        new = dict(p.row)
-        stats = summarize(pooled)
-        new.update(stats)
-        new["samples"] = len(pooled)
-        new["loops"] = row["loops"]
-        new["gflops"] = problem.flops() / stats["time_s"] / 1e9 if stats["time_s"] > 0 else math.nan
-        new["rel_err"] = max(float(p.row.get("rel_err") or 0.0), float(row.get("rel_err") or 0.0))
-        new["host_time_s"] = float(np.median(host)) if host else None
-        with interrupt.critical():
-            self.writer.replace_row(new, samples)
-        p.row, p.samples, p.host = new, pooled, host
+        self.progress.advance(f"re-measure {', '.join(k.name for k in todo)} {problem.label()}", 0)
+        source = str(self.points[(todo[0].name, problem)].row["source"])
+        for kern, row, samples in self._measure(todo, problem, source):
+            p = self.points[(kern.name, problem)]
+            if row["status"] != "ok" or not samples:
+                p.exhausted = True  # the first measurement stands; no more rounds for it
+                continue
+            start = len(p.samples)
+            for i, smp in enumerate(samples):
+                smp["sample"] = start + i
+                smp["source"] = p.row["source"]
+            pooled = p.samples + [float(smp["time_s"]) for smp in samples]
+            host = p.host + [float(smp["host_time_s"]) for smp in samples if smp.get("host_time_s") is not None]
+            new = dict(p.row)
+            stats = summarize(pooled)
+            new.update(stats)
+            new["samples"] = len(pooled)
+            new["loops"] = row["loops"]
+            new["gflops"] = problem.flops() / stats["time_s"] / 1e9 if stats["time_s"] > 0 else math.nan
+            new["rel_err"] = max(float(p.row.get("rel_err") or 0.0), float(row.get("rel_err") or 0.0))
+            new["host_time_s"] = float(np.median(host)) if host else None
+            with interrupt.critical():
+                self.writer.replace_row(new, samples)
+            p.row, p.samples, p.host = new, pooled, host
 
     def rounds(self, p: Point) -> int:
         """Re-measurements a point has had (read from its sample count, so it survives --resume)."""
@@ -308,8 +340,7 @@ class AdaptiveSearch:
             warnings.warn(f"--adaptive: no (direct, fft) pair to search in {s.base.label().replace(' k=1', '')}; "
                           "measured every k", SymbenchWarning)
             for k in s.ks:
-                for kern in s.kernels[k]:
-                    self.point(kern, s.problem(k), source="grid")
+                self.points_at(s.kernels[k], s.problem(k), source="grid")
             return
         # A pair's ks include points measured for other pairs: search until none measures more.
         changed = True
@@ -320,9 +351,9 @@ class AdaptiveSearch:
         visited = sorted({problem.k for (name, problem) in self.points
                           if replace(problem, k=1) == s.base and name in method and method[name] != "auto"})
         for k in visited:
-            for kern in s.kernels.get(k, []):
-                if not any(kern.name in pair for pair in pairs):
-                    self.point(kern, s.problem(k))
+            others = [kern for kern in s.kernels.get(k, []) if not any(kern.name in pair for pair in pairs)]
+            if others:
+                self.points_at(others, s.problem(k))
 
     def _pair_state(self, s: Series, d: Kernel, f: Kernel, k: int) -> str:
         """``ok`` (both measured and ok), ``bad`` (one of them is not ok) or ``missing``."""
@@ -342,9 +373,7 @@ class AdaptiveSearch:
         return "missing"
 
     def _measure_pair(self, s: Series, d: Kernel, f: Kernel, k: int) -> None:
-        problem = s.problem(k)
-        if self.point(d, problem).ok:
-            self.point(f, problem)
+        self.points_at([d, f], s.problem(k))
 
     def search_pair(self, s: Series, d: Kernel, f: Kernel) -> bool:
         """Search one pair's bracket to the end; True when anything was measured or re-measured."""
@@ -374,9 +403,7 @@ class AdaptiveSearch:
             if not ties:
                 return did
             for k in ties:
-                problem = s.problem(k)
-                self.remeasure(d, problem)
-                self.remeasure(f, problem)
+                self.remeasure([d, f], s.problem(k))
             did = True
 
     @staticmethod
