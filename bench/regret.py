@@ -3,7 +3,7 @@
 For each of 1-D (float64) and 2-D (float32): sweep a tuning grid, ``symbench
 tune`` it, then draw problems at random (log-uniform n and k, none of them on
 the tuning grid) and time, on each, after one warm-up call and as the best of
-``--reps`` calls, the candidates taking turns call by call so that a change of
+``--reps`` calls (15), the candidates taking turns call by call so that a change of
 machine load hits them alike (``--one-after-the-other``: each candidate's calls
 together, as the acceptance check does):
 
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dims", default="1,2", help="cases to run: 1, 2 or 1,2")
     ap.add_argument("--problems", type=int, default=16)
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--one-after-the-other", action="store_true",
                     help="time each candidate's calls together (as the acceptance check does), not in turns")
