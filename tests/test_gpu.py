@@ -439,7 +439,8 @@ def make_fake_cupy(emu_where: Path | None = None) -> SimpleNamespace:
         asarray=np.asarray, ascontiguousarray=np.ascontiguousarray, asnumpy=lambda a: np.array(a, copy=True),
         empty=lambda shape, dtype=float: np.empty(shape, dtype=dtype).view(PtrArray), uint8=np.uint8, matmul=np.matmul, result_type=np.result_type,
         # what the group kernels' core (gconv_core) uses besides the above
-        zeros=np.zeros, take=np.take, stack=np.stack, conj=np.conj, lib=np.lib,
+        zeros=np.zeros, take=np.take, stack=np.stack, conj=np.conj,
+        lib=SimpleNamespace(stride_tricks=SimpleNamespace(as_strided=np.lib.stride_tricks.as_strided)),
         get_default_memory_pool=lambda: pool, get_default_pinned_memory_pool=lambda: pool,
         _dev=dev, _cache=cache,
     )
