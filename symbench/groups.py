@@ -233,23 +233,15 @@ def same_padding(k: int) -> tuple[int, int]:
 def correlate_valid(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``y[b, o] = sum_i scipy.signal.correlate(x[b, i], w[o, i], "valid")`` in float64.
 
-    ``x (B, C, H, W)``, ``w (O, C, kh, kw)``. SciPy's FFT path is used per
-    batch item and block of output channels, so memory stays bounded.
+    ``x (B, C, H, W)``, ``w (O, C, kh, kw)``: a correlation is a convolution
+    with the flipped filter; channels are summed in frequency
+    (:func:`symbench.problem.channel_fft_conv`).
     """
-    import scipy.signal
+    from symbench.problem import channel_fft_conv
 
     x = np.asarray(x, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
-    B, C, H, W = x.shape
-    O, _, kh, kw = w.shape
-    wf = w[:, :, ::-1, ::-1]  # correlation = convolution with the flipped filter
-    out = np.empty((B, O, H - kh + 1, W - kw + 1))
-    block = max(1, int(2**25 // max(1, C * H * W)))  # ~256 MiB of float64 spectra per block
-    for b in range(B):
-        for o0 in range(0, O, block):
-            part = scipy.signal.fftconvolve(x[b][None], wf[o0:o0 + block], mode="valid", axes=(-2, -1))
-            out[b, o0:o0 + block] = part.sum(axis=1)
-    return out
+    return channel_fft_conv(x, w[:, :, ::-1, ::-1], "valid")
 
 
 def reference(problem: "Problem", x: np.ndarray, w: np.ndarray) -> np.ndarray:

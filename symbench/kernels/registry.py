@@ -28,6 +28,7 @@ BUILTIN_MODULES = (
     "symbench.kernels.auto",
     "symbench.kernels.cupy_conv",
     "symbench.kernels.gconv",
+    "symbench.kernels.cupy_gconv",
 )
 
 _REGISTRY: dict[str, Kernel] | None = None
