@@ -306,13 +306,14 @@ def run_sweep(
     try:
         if search is not None:
             search.run()
-        for problem, kernels in (jobs if search is None else []):
-            todo = [k for k in kernels if row_key(k.name, problem) not in done]
-            progress.advance(problem.label(), len(kernels) - len(todo))
-            result.skipped_existing += len(kernels) - len(todo)
-            if not todo:
-                continue
-            measure_problem(measurer, writer, problem, todo, result, progress)
+        else:
+            for problem, kernels in jobs:
+                todo = [k for k in kernels if row_key(k.name, problem) not in done]
+                progress.advance(problem.label(), len(kernels) - len(todo))
+                result.skipped_existing += len(kernels) - len(todo)
+                if not todo:
+                    continue
+                measure_problem(measurer, writer, problem, todo, result, progress)
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
