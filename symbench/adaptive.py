@@ -323,7 +323,9 @@ class AdaptiveSearch:
         """Re-measurements a point has had (read from its sample count, so it survives --resume)."""
         if p.exhausted:
             return MAX_ROUNDS
-        return max(0, math.ceil(len(p.samples) / max(self.repeat, 1)) - 1)
+        # A call over --max-call is sampled min(repeat, 3) times, once per call (its row says so).
+        per = min(self.repeat, 3) if "--max-call" in str(p.row.get("message") or "") else self.repeat
+        return max(0, math.ceil(len(p.samples) / max(per, 1)) - 1)
 
     # -- the search ------------------------------------------------------------------
     def run(self) -> None:
