@@ -26,11 +26,12 @@ All kernels compute convolution in *full-output coordinates*: an output
 window that starts at full index ``(m0, l0)`` (the mode's crop) reads the
 input at ``m0 + i - (ka - 1) + a'`` with tap ``h[ka - 1 - a']``, so only the
 outputs of the mode are computed and the filter is never copied or flipped.
-A 2-D plane is computed in strips of 16 output rows: the input rows of a
-strip are copied once into a zero-padded strip buffer (so the borders of
-``full`` and ``same`` need no special tiles, and the tiles read L1/L2-resident
-rows); 1-D tiles read the caller's array directly, and only the few tiles at
-the ends copy their window into a small zero-padded buffer. A last tile that
+Tiles read the caller's array directly. Only tiles whose window leaves the
+input (the borders of ``full`` and ``same``) read a zero-padded copy: a 2-D
+plane goes in strips of 16 output rows, and per strip only the columns the
+border tiles read are copied into a strip buffer (the top and bottom strips
+copy all of theirs); in 1-D only the few tiles at the two ends copy their
+window. A last tile that
 would stick out of the output is moved back to end at the edge (it recomputes
 a few outputs instead of taking a slow path).
 
@@ -126,8 +127,7 @@ def _tile2d(s, rs, cs, h, o0, o1, j):  # type: ignore[no-untyped-def]
     vstore(o1, j + 3 * V, c13)
 
 
-#: Output rows per strip of a 2-D plane: the input rows a strip needs are copied
-#: once, zero-padded, into a strip buffer that every tile of the strip reads.
+#: Output rows per strip of a 2-D plane.
 STRIP_ROWS = 16
 
 
@@ -141,45 +141,92 @@ def strip_shape(ka: int, kb: int, W: int, width: int) -> tuple[int, int]:
 
 
 @njit(**_INLINE)
+def _pack_cols(x, r0, c0, buf, rows, start, stop):  # type: ignore[no-untyped-def]
+    """``buf[u, start:stop] = x[r0 + u, c0 + start : c0 + stop]`` for ``u < rows``, zero outside ``x``."""
+    n0, n1 = x.shape
+    lo = min(max(start, -c0), stop)
+    hi = max(lo, min(stop, n1 - c0))
+    for u in range(rows):
+        r = r0 + u
+        dst = buf[u]
+        if r < 0 or r >= n0:
+            for c in range(start, stop):
+                dst[c] = 0
+            continue
+        for c in range(start, lo):
+            dst[c] = 0
+        # Indices from 0 on both sides, so the copy vectorises (no negative-index checks).
+        src = x[r, c0 + lo:]
+        part = dst[lo:]
+        for c in range(hi - lo):
+            part[c] = src[c]
+        for c in range(hi, stop):
+            dst[c] = 0
+
+
+@njit(**_INLINE)
 def _strip2d(x, h, out, m0, l0, i0, strip, obuf, spare):  # type: ignore[no-untyped-def]
-    """Output rows ``i0 : i0 + STRIP_ROWS`` of one plane, read from a padded copy of their input."""
+    """Output rows ``i0 : i0 + STRIP_ROWS`` of one plane.
+
+    Strip column ``c`` is input column ``c0 + c`` and strip row ``u`` input row
+    ``r0 + u``. Column tiles whose window lies in ``x`` (a contiguous range
+    ``[ta, tb)`` of them) read ``x`` directly; the border tiles, and every tile
+    at the top and bottom of the plane, read ``strip``, where only the columns
+    they need were copied, zero-padded. Tile ``t`` starts at output column
+    ``min(t * T, W - T)``: the last one overlaps its neighbour rather than
+    stick out of the output.
+    """
     n0, n1 = x.shape
     H, W = out.shape
     ka, kb = h.shape
     T = VECS_2D * vwidth(x)
-    rows = min(STRIP_ROWS, H - i0)
-    srows = rows + ka  # input rows of the strip (one spare for an odd last pair)
     width = strip.shape[1]
-    # Strip column c is input column l0 - (kb - 1) + c; strip row u is input row r0 + u.
+    tile_cols = T + kb - 1
+    rows = min(STRIP_ROWS, H - i0)
+    srows = rows + ka  # one spare input row for an odd last pair
     c0 = l0 - (kb - 1)
     r0 = m0 + i0 - (ka - 1)
-    lo = min(max(0, -c0), width)
-    hi = max(lo, min(width, n1 - c0))
-    for u in range(srows):
-        r = r0 + u
-        dst = strip[u]
-        if r < 0 or r >= n0:
-            dst[:] = 0
+    partial = W < T
+    ntiles = 1 if partial else (W + T - 1) // T
+    last = 0 if partial else W - T
+    # Tiles reading x: c0 + j >= 0 and c0 + j + tile_cols <= n1, with j = min(t T, last).
+    ta = ntiles
+    tb = ntiles
+    if not partial and r0 >= 0 and r0 + srows <= n0:
+        for t in range(ntiles):
+            j = min(t * T, last)
+            if c0 + j >= 0 and c0 + j + tile_cols <= n1:
+                if ta == ntiles:
+                    ta = t
+                tb = t + 1
+    if ta == ntiles:
+        _pack_cols(x, r0, c0, strip, srows, 0, width)
+    else:
+        left = min(ta * T, last) + kb - 1  # strip columns read by tiles before ta
+        right = min(tb * T, last) if tb < ntiles else width
+        if ta > 0:
+            _pack_cols(x, r0, c0, strip, srows, 0, min(width, left + T))
+        if tb < ntiles:
+            _pack_cols(x, r0, c0, strip, srows, right, width)
+    border = ntiles - (tb - ta)
+    for i in range(0, rows, ROWS):
+        if partial:
+            o0 = obuf[0]
+            o1 = obuf[1]
         else:
-            dst[:lo] = 0
-            dst[lo:hi] = x[r, c0 + lo:c0 + hi]
-            dst[hi:] = 0
-    # Column tiles outer, row pairs inner: consecutive tiles share ka - 1 input rows in L1.
-    for j in range(0, W, T):
-        partial = j + T > W
-        if partial and W >= T:
-            j = W - T  # overlap the previous tile rather than leave the fast path
-            partial = False
-        for i in range(0, rows, ROWS):
-            if partial:
-                _tile2d(strip, i, j, h, obuf[0], obuf[1], 0)
-                for r in range(min(ROWS, rows - i)):
-                    for c in range(W - j):
-                        out[i0 + i + r, j + c] = obuf[r, c]
-            elif i + 1 < rows:
-                _tile2d(strip, i, j, h, out[i0 + i], out[i0 + i + 1], j)
-            else:
-                _tile2d(strip, i, j, h, out[i0 + i], spare, j)
+            o0 = out[i0 + i]
+            o1 = out[i0 + i + 1] if i + 1 < rows else spare
+        for q in range(border):  # border tiles, from the strip
+            t = q if q < ta else q - ta + tb
+            j = min(t * T, last)
+            _tile2d(strip, i, j, h, o0, o1, j)
+        for t in range(ta, tb):  # inner tiles, straight from x
+            j = min(t * T, last)
+            _tile2d(x, r0 + i, c0 + j, h, o0, o1, j)
+        if partial:
+            for r in range(min(ROWS, rows - i)):
+                for c in range(W):
+                    out[i0 + i + r, c] = obuf[r, c]
 
 
 @njit(**_JIT)

@@ -1,13 +1,37 @@
-"""Planned FFTW convolution through pyFFTW: real plans, aligned buffers, wisdom on disk.
+"""Planned FFTW convolution through pyFFTW: batched plans, measured lengths, wisdom on disk.
 
-``prepare`` builds three FFTW plans over aligned, zero-padded buffers (one
-forward plan over all signals, one over all filters, one inverse over all
-outputs), at lengths from :func:`pyfftw.next_fast_len`. Planning happens there
-and is reported in ``setup_s``; FFTW wisdom is loaded from and saved to the
-user's cache directory, so a second sweep on the same machine plans in
-milliseconds. The timed call copies both operands into the buffers (the
-padding stays zero, so it is never refilled), runs the plans with
-``execute()`` and multiplies the spectra in place.
+``prepare`` plans everything once per problem (reported in ``setup_s``); the
+timed call copies both operands into zero-padded aligned buffers, transforms
+*both* every call, multiplies (and, with channels, sums over input channels)
+in the frequency domain and transforms back. What makes it fast:
+
+* **Transform lengths.** A circular convolution of length ``N`` gives the
+  outputs of the mode exactly when ``N >= max(end, n + k - 1 - start)`` per
+  axis (``start, end`` = the mode's window in full coordinates): ``full``
+  needs ``n + k - 1``, ``same`` only ``n + k - 1 - (k - 1) // 2``, ``valid``
+  only ``n``. Among the 5-, 7- and 11-smooth lengths at or above that
+  minimum, the fastest is *measured* (batched 1-D transforms with an
+  ``FFTW_ESTIMATE`` plan) the first time a length is needed and remembered in
+  the user cache directory: ``pyfftw.next_fast_len`` alone can pick lengths
+  such as 1029 = 3 * 7**3 that run 3x slower than 1080.
+* **Batches.** One plan transforms every signal of the batch and channels,
+  one every filter, one every output.
+* **Pruned filter transforms (2-D).** A filter has ``k`` non-zero rows of
+  ``N``: its row transforms run on those ``k`` rows only, then the column
+  transforms on the result, instead of a full 2-D transform of mostly zeros.
+* **Channels.** The multiply-accumulate over input channels (Mathieu et al.,
+  2013) is one small matrix product per frequency, ``(B, C_in) @ (C_in,
+  C_out)``, with each filter spectrum reused across the batch; frequencies
+  go in L2-sized blocks, transposed into frequency-major scratch for BLAS
+  (FFTW itself writes fastest to contiguous spectra).
+* **No work on the hot path beyond the above:** the padding of the buffers is
+  zeroed once in ``prepare`` and never written again; FFTW's ``1/N`` is
+  folded into the (small) filter copy; the inverse may destroy its input (the
+  product, rebuilt every call).
+
+Planner effort comes from ``KernelOptions.planner``; FFTW wisdom is loaded
+from and saved to the user's cache directory, so a second sweep on the same
+machine plans in milliseconds.
 """
 
 from __future__ import annotations
@@ -16,13 +40,14 @@ import json
 import math
 import os
 import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from symbench.kernels.base import Kernel, KernelOptions, Prepared
 from symbench.paths import cache_dir
-from symbench.kernels.base import Kernel, KernelOptions, Prepared, fft_workspace_bytes, is_plain
 from symbench.problem import Problem, crop_slices
 
 _FLAGS = {"estimate": "FFTW_ESTIMATE", "measure": "FFTW_MEASURE", "patient": "FFTW_PATIENT",
@@ -72,86 +97,291 @@ def save_wisdom() -> None:
             pass  # a read-only cache only costs planning time next run
 
 
+# -- transform lengths ------------------------------------------------------------------
+
+def smooth_at_least(n: int, primes: tuple[int, ...]) -> int:
+    """The smallest integer ``>= n`` whose prime factors are all in ``primes`` (which include 2)."""
+    best = 1 << max(0, int(n) - 1).bit_length()  # a power of two is always a candidate
+
+    def walk(m: int, first: int) -> None:
+        nonlocal best
+        if m >= n:
+            best = min(best, m)
+            return
+        for j in range(first, len(primes)):  # non-decreasing primes: each product once
+            if m * primes[j] < best:
+                walk(m * primes[j], j)
+
+    walk(1, 0)
+    return best
+
+
+#: At most this many lengths are measured per transform size.
+MAX_CANDIDATES = 6
+
+
+def length_candidates(n: int) -> list[int]:
+    """Fast FFTW lengths worth measuring for a transform of at least ``n`` points.
+
+    The 11-smooth lengths from ``n`` up to the first 5-smooth one (FFTW has
+    codelets for 2, 3, 5, 7 and 11; which is fastest depends on the length and
+    the machine), at most :data:`MAX_CANDIDATES` of them, the 5-smooth one always.
+    """
+    five = smooth_at_least(n, (2, 3, 5))
+    cands = []
+    m = n
+    while m < five and len(cands) < MAX_CANDIDATES - 1:
+        m = smooth_at_least(m, (2, 3, 5, 7, 11))
+        if m >= five:
+            break
+        cands.append(m)
+        m += 1
+    return cands + [five]
+
+
+def min_lengths(sx: tuple[int, ...], sh: tuple[int, ...], mode: str) -> tuple[int, ...]:
+    """Shortest circular-convolution lengths that give the outputs of ``mode`` exactly."""
+    out = []
+    for n, k, window in zip(sx, sh, crop_slices(sx, sh, mode)):
+        full = n + k - 1
+        # Output m (start <= m < end) aliases with m + N: zero once start + N >= full.
+        out.append(max(window.stop, full - window.start, n, k))
+    return tuple(out)
+
+
+_LENGTH_LOCK = threading.Lock()
+_lengths: dict[str, int] | None = None
+
+
+def lengths_path() -> Path:
+    import pyfftw
+
+    return cache_dir() / f"fftw-lengths-pyfftw{pyfftw.__version__}.json"
+
+
+def _load_lengths() -> dict[str, int]:
+    global _lengths
+    if _lengths is None:
+        try:
+            stored = json.loads(lengths_path().read_text())
+            _lengths = {str(k): int(v) for k, v in stored["lengths"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            _lengths = {}
+    return _lengths
+
+
+def _save_lengths(lengths: dict[str, int]) -> None:
+    path = lengths_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"lengths": lengths}, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _time_length(length: int, real: bool, double: bool) -> float:
+    """Seconds of a forward and inverse transform of ``length`` points, batched to ~64K points."""
+    import pyfftw
+
+    howmany = max(1, min(64, 65536 // length))
+    rdt, cdt = (np.float64, np.complex128) if double else (np.float32, np.complex64)
+    a = pyfftw.empty_aligned((howmany, length), dtype=rdt if real else cdt)
+    spec = length // 2 + 1 if real else length
+    b = pyfftw.empty_aligned((howmany, spec), dtype=cdt)
+    fwd = pyfftw.FFTW(a, b, axes=(1,), flags=("FFTW_ESTIMATE",))
+    inv = pyfftw.FFTW(b, a, axes=(1,), direction="FFTW_BACKWARD", flags=("FFTW_ESTIMATE", "FFTW_DESTROY_INPUT"))
+    a[...] = 1.0
+    best = math.inf
+    budget = time.perf_counter() + 0.05
+    for i in range(20):
+        t0 = time.perf_counter()
+        fwd.execute()
+        inv.execute()
+        best = min(best, time.perf_counter() - t0)
+        if i >= 2 and time.perf_counter() > budget:
+            break
+    return best
+
+
+def choose_length(n: int, real: bool, double: bool) -> int:
+    """The fastest measured FFTW length ``>= n`` (cached per machine in the user cache)."""
+    cands = length_candidates(n)
+    if len(cands) == 1:
+        return cands[0]
+    key = f"{'r' if real else 'c'}{'d' if double else 'f'}{n}"
+    with _LENGTH_LOCK:
+        lengths = _load_lengths()
+        if key in lengths and lengths[key] >= n:
+            return lengths[key]
+        times = {c: _time_length(c, real, double) for c in cands}
+        best = min(cands, key=lambda c: (times[c], c))
+        lengths[key] = best
+        _save_lengths(lengths)
+        return best
+
+
+def fast_shape(min_shape: tuple[int, ...], real: bool, double: bool) -> tuple[int, ...]:
+    """A fast transform shape: the last axis is real-to-complex for real data."""
+    last = len(min_shape) - 1
+    return tuple(choose_length(int(n), real and i == last, double) for i, n in enumerate(min_shape))
+
+
+# -- the kernel ---------------------------------------------------------------------------
+
 class FFTW(Kernel):
     name = "fft-pyfftw"
     method = "fft"
     library = "pyFFTW"
     requires = ("pyfftw",)
-    description = ("pyFFTW: planned FFTW (real-to-complex for real data) at pyfftw.next_fast_len sizes, "
-                   "aligned buffers, plans reused, wisdom cached; both operands transformed every call.")
+    description = ("pyFFTW: planned FFTW (real-to-complex for real data) at measured fast lengths of the "
+                   "shortest exact circular convolution, batched plans over signals and filters, pruned "
+                   "2-D filter transforms, channels summed in frequency; both operands transformed every call.")
 
     def memory_bytes(self, problem: Problem) -> int:
-        # Padded real buffers plus their spectra.
-        return problem.memory_bytes() + 2 * fft_workspace_bytes(problem)
+        item = 8 if problem.dtype in ("float64", "complex128") else 4
+        shape = [s + s // 4 + 16 for s in problem.fft_shape()]  # lengths may grow by a few percent
+        points = math.prod(shape)
+        planes_x = problem.batch * problem.c_in
+        planes_h = problem.c_out * problem.c_in
+        planes_y = problem.batch * problem.c_out
+        # Real buffers and complex spectra of every plane, plus the pruned filter rows.
+        per_plane = points * item * (1 if not problem.is_complex else 2) + points * 2 * item
+        return problem.memory_bytes() + (planes_x + 2 * planes_h + planes_y) * per_plane
 
     def prepare(self, problem: Problem, x: np.ndarray, h: np.ndarray,
                 options: KernelOptions = KernelOptions()) -> Prepared:
+        load_wisdom()
+        plan = _Plan(problem, x, h, options)
+        save_wisdom()
+        return Prepared(plan.call, plan.result, notes=plan.notes)
+
+
+#: Bytes of the frequency-major blocks of the channel multiply-accumulate (about L2-sized).
+MAC_BLOCK_BYTES = 1 << 20
+
+
+def _channel_mac(X: np.ndarray, H: np.ndarray, Y: np.ndarray) -> Callable[[], None]:
+    """``Y[b, o, f] = sum_i X[b, i, f] H[o, i, f]`` as one small matrix product per frequency.
+
+    FFTW writes each spectrum contiguously (its fastest layout); BLAS needs
+    each frequency's ``(B, C_in)`` and ``(C_out, C_in)`` matrices contiguous.
+    So the frequencies go in blocks that fit in L2: each block is transposed
+    into frequency-major scratch, multiplied with one batched ``matmul``
+    (``(F, B, C_in) @ (F, C_in, C_out)``), and transposed back. Every filter
+    spectrum is used by the whole batch.
+    """
+    B, ci = X.shape[:2]
+    co = H.shape[0]
+    F = math.prod(X.shape[2:])
+    Xv, Hv, Yv = X.reshape(B, ci, F), H.reshape(co, ci, F), Y.reshape(B, co, F)
+    per_freq = (B * ci + co * ci + B * co) * X.itemsize
+    block = int(min(F, max(8, MAC_BLOCK_BYTES // per_freq)))
+    xs = np.empty((block, B, ci), dtype=X.dtype)
+    hs = np.empty((block, co, ci), dtype=X.dtype)
+    ys = np.empty((block, B, co), dtype=X.dtype)
+    steps = []
+    for f0 in range(0, F, block):
+        m = min(block, F - f0)
+        sl = slice(f0, f0 + m)
+        steps.append((xs[:m], Xv[:, :, sl].transpose(2, 0, 1), hs[:m], Hv[:, :, sl].transpose(2, 0, 1),
+                      hs[:m].transpose(0, 2, 1), ys[:m], Yv[:, :, sl], ys[:m].transpose(1, 2, 0)))
+    copyto, matmul = np.copyto, np.matmul
+
+    def mac() -> None:
+        for xd, xsrc, hd, hsrc, hT, yd, ydst, ysrc in steps:
+            copyto(xd, xsrc)
+            copyto(hd, hsrc)
+            matmul(xd, hT, out=yd)
+            copyto(ydst, ysrc)
+
+    return mac
+
+
+class _Plan:
+    """Buffers, FFTW plans and the timed call of one problem."""
+
+    def __init__(self, problem: Problem, x: np.ndarray, h: np.ndarray, options: KernelOptions) -> None:
         import pyfftw
 
-        load_wisdom()
-        sx, sh = x.shape[2:], h.shape[2:]
+        sx, sh = tuple(x.shape[2:]), tuple(h.shape[2:])
         nd = len(sx)
+        B, ci, co = x.shape[0], x.shape[1], h.shape[0]
         complex_data = np.iscomplexobj(x) or np.iscomplexobj(h)
         dtype = np.result_type(x, h)
         cdtype = np.result_type(dtype, np.complex64)
-        full = tuple(a + b - 1 for a, b in zip(sx, sh))
-        shape = tuple(pyfftw.next_fast_len(int(s)) for s in full)
+        double = cdtype == np.complex128
+        shape = fast_shape(min_lengths(sx, sh, problem.mode), not complex_data, double)
         spec = shape if complex_data else (*shape[:-1], shape[-1] // 2 + 1)
-        B, ci, co = x.shape[0], x.shape[1], h.shape[0]
-        axes = tuple(range(2, 2 + nd))
         flags = (_FLAGS[options.planner],)
         threads = problem.threads
+        channels = ci * co > 1
+        # Plans see every operand as a stack of planes (one "howmany" axis).
+        axes = tuple(range(1, 1 + nd))
 
-        xbuf = pyfftw.zeros_aligned((B, ci, *shape), dtype=dtype)
-        hbuf = pyfftw.zeros_aligned((co, ci, *shape), dtype=dtype)
+        def fftw(a: np.ndarray, b: np.ndarray, ax: tuple[int, ...], inverse: bool = False) -> Any:
+            direction = "FFTW_BACKWARD" if inverse else "FFTW_FORWARD"
+            extra = ("FFTW_DESTROY_INPUT",) if inverse else ()
+            return pyfftw.FFTW(a, b, axes=ax, direction=direction, flags=flags + extra, threads=threads)
+
+        # Real (or complex) padded operands and the output, and their spectra.
+        self.xb = pyfftw.zeros_aligned((B * ci, *shape), dtype=dtype)
+        self.hb = pyfftw.zeros_aligned((co * ci, *shape), dtype=dtype)
+        self.yb = pyfftw.empty_aligned((B * co, *shape), dtype=dtype)
         X = pyfftw.empty_aligned((B, ci, *spec), dtype=cdtype)
         H = pyfftw.empty_aligned((co, ci, *spec), dtype=cdtype)
         Y = pyfftw.empty_aligned((B, co, *spec), dtype=cdtype)
-        ybuf = pyfftw.empty_aligned((B, co, *shape), dtype=dtype)
-        fx = pyfftw.FFTW(xbuf, X, axes=axes, direction="FFTW_FORWARD", flags=flags, threads=threads)
-        fh = pyfftw.FFTW(hbuf, H, axes=axes, direction="FFTW_FORWARD", flags=flags, threads=threads)
-        # The inverse may overwrite its input (the product), which we rebuild every call.
-        fi = pyfftw.FFTW(Y, ybuf, axes=axes, direction="FFTW_BACKWARD",
-                         flags=flags + ("FFTW_DESTROY_INPUT",), threads=threads)
-        save_wisdom()
-        # Planning with FFTW_MEASURE scribbles over the buffers: zero them again.
-        xbuf[...] = 0
-        hbuf[...] = 0
+        fx = fftw(self.xb, X.reshape(B * ci, *spec), axes)
+        fi = fftw(Y.reshape(B * co, *spec), self.yb, axes, inverse=True)
+        prune = nd == 2 and sh[0] < shape[0]
+        if prune:
+            # Row transforms of the filter's k0 non-zero rows only, then the column transforms.
+            self.hr = pyfftw.zeros_aligned((co * ci, shape[0], spec[-1]), dtype=cdtype)
+            k0 = sh[0]
+            fh_rows = fftw(self.hb[:, :k0, :], self.hr[:, :k0, :], (2,))
+            fh_cols = fftw(self.hr, H.reshape(co * ci, *spec), (1,))
+            rows_exec, cols_exec = fh_rows.execute, fh_cols.execute
+
+            def fh() -> None:
+                rows_exec()
+                cols_exec()
+        else:
+            fh = fftw(self.hb, H.reshape(co * ci, *spec), axes).execute
+        # Planning with FFTW_MEASURE scribbles over the buffers: zero the padding again.
+        self.xb[...] = 0
+        self.hb[...] = 0
+        if prune:
+            self.hr[...] = 0
 
         lead = (slice(None), slice(None))
-        x_in = xbuf[lead + tuple(slice(0, s) for s in sx)]
-        h_in = hbuf[lead + tuple(slice(0, s) for s in sh)]
-        # FFTW's inverse is unnormalised; folding 1/N into the (small) filter
-        # copy costs nothing extra on the hot path.
+        x_in = self.xb.reshape(B, ci, *shape)[lead + tuple(slice(0, s) for s in sx)]
+        h_in = self.hb.reshape(co, ci, *shape)[lead + tuple(slice(0, s) for s in sh)]
         scale = 1.0 / math.prod(shape)
-        y_view = ybuf[lead + crop_slices(sx, sh, problem.mode)]
-        plain = is_plain(x, h)
+        self.y_view = self.yb.reshape(B, co, *shape)[lead + crop_slices(sx, sh, problem.mode)]
 
-        if plain:
+        if channels:
+            mac = _channel_mac(X, H, Y)
+        else:
             def mac() -> None:
                 np.multiply(X, H, out=Y)
-        else:
-            # Frequency-major batched matmul: (F, B, C_in) @ (F, C_in, C_out).
-            Xf = X.reshape(B, ci, -1).transpose(2, 0, 1)
-            Hf = H.reshape(co, ci, -1).transpose(2, 1, 0)
-            Yf = Y.reshape(B, co, -1).transpose(2, 0, 1)
 
-            def mac() -> None:
-                np.matmul(Xf, Hf, out=Yf)
+        fx_exec, fi_exec = fx.execute, fi.execute
 
         def call() -> None:
             x_in[...] = x
             np.multiply(h, scale, out=h_in)
-            fx.execute()
-            fh.execute()
+            fx_exec()
+            fh()
             mac()
-            fi.execute()
+            fi_exec()
 
-        def result() -> np.ndarray:
-            return np.array(y_view, copy=True)
+        self.call: Callable[[], None] = call
+        self.notes: dict[str, Any] = {"fft_shape": shape, "planner": options.planner,
+                                      "pruned_filter": prune, "threads": threads}
 
-        notes: dict[str, Any] = {"fft_shape": shape, "planner": options.planner}
-        return Prepared(call, result, notes=notes)
+    def result(self) -> np.ndarray:
+        return np.array(self.y_view, copy=True)
 
 
 KERNELS: list[Kernel] = [FFTW()]
