@@ -355,6 +355,20 @@ def plane1d_par(x, h, out, m0):  # type: ignore[no-untyped-def]
 
 # -- channels: the GEMM-shaped kernel --------------------------------------------------
 
+@njit(**_INLINE)
+def _pack_plane(src, dst, r0, c0, Hq, Wq):  # type: ignore[no-untyped-def]
+    n0, n1 = src.shape
+    u0 = max(0, -r0)
+    u1 = min(Hq, n0 - r0)
+    v0 = max(0, -c0)
+    v1 = min(Wq, n1 - c0)
+    for u in range(u0, u1):
+        row = src[r0 + u, c0 + v0:]
+        out = dst[u * Wq + v0:]
+        for v in range(v1 - v0):
+            out[v] = row[v]
+
+
 @njit(**_JIT)
 def pack_channels(x, q, r0, c0, Hq, Wq):  # type: ignore[no-untyped-def]
     """Copy ``x[b, i, r0 : r0 + Hq, c0 : c0 + Wq]`` into the rows of ``q[b, i]`` (``Wq`` apart).
@@ -362,35 +376,43 @@ def pack_channels(x, q, r0, c0, Hq, Wq):  # type: ignore[no-untyped-def]
     ``x`` is ``(B, C, n0, n1)``; ``q`` ``(B, C, L)`` was zeroed once, and only
     the part that overlaps ``x`` is written, so the zero padding stays.
     """
-    B, C, n0, n1 = x.shape
-    u0 = max(0, -r0)
-    u1 = min(Hq, n0 - r0)
-    v0 = max(0, -c0)
-    v1 = min(Wq, n1 - c0)
-    for b in range(B):
-        for i in range(C):
-            src = x[b, i]
-            dst = q[b, i]
-            for u in range(u0, u1):
-                row = src[r0 + u]
-                base = u * Wq
-                for v in range(v0, v1):
-                    dst[base + v] = row[c0 + v]
+    for b in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            _pack_plane(x[b, i], q[b, i], r0, c0, Hq, Wq)
+
+
+@njit(parallel=True, **_JIT)
+def pack_channels_par(x, q, r0, c0, Hq, Wq):  # type: ignore[no-untyped-def]
+    """:func:`pack_channels` with the planes split over numba's threads."""
+    C = x.shape[1]
+    for t in prange(x.shape[0] * C):
+        _pack_plane(x[t // C, t % C], q[t // C, t % C], r0, c0, Hq, Wq)
+
+
+@njit(**_INLINE)
+def _unpack_plane(src, dst, Wq):  # type: ignore[no-untyped-def]
+    H, W = dst.shape
+    for i in range(H):
+        row = src[i * Wq:]
+        out = dst[i]
+        for j in range(W):
+            out[j] = row[j]
 
 
 @njit(**_JIT)
 def unpack_channels(y, out, Wq):  # type: ignore[no-untyped-def]
     """``out[b, o, i, j] = y[b, o, i * Wq + j]``: drop the padding columns."""
-    B, C, H, W = out.shape
-    for b in range(B):
-        for o in range(C):
-            src = y[b, o]
-            dst = out[b, o]
-            for i in range(H):
-                base = i * Wq
-                row = dst[i]
-                for j in range(W):
-                    row[j] = src[base + j]
+    for b in range(out.shape[0]):
+        for o in range(out.shape[1]):
+            _unpack_plane(y[b, o], out[b, o], Wq)
+
+
+@njit(parallel=True, **_JIT)
+def unpack_channels_par(y, out, Wq):  # type: ignore[no-untyped-def]
+    """:func:`unpack_channels` with the planes split over numba's threads."""
+    C = out.shape[1]
+    for t in prange(out.shape[0] * C):
+        _unpack_plane(y[t // C, t % C], out[t // C, t % C], Wq)
 
 
 @njit(**_INLINE)

@@ -158,10 +158,10 @@ def _channel_runner(buf: _ChannelBuffers, threads: int) -> Callable[[np.ndarray,
         set_threads = _threads(threads)
 
         def run(x4: np.ndarray, h4: np.ndarray) -> None:
-            K.pack_channels(x4, q, r0, c0, Hq, Wq)
             set_threads()
+            K.pack_channels_par(x4, q, r0, c0, Hq, Wq)
             K.channels_par(q, h4, y, Wq)
-            K.unpack_channels(y, out, Wq)
+            K.unpack_channels_par(y, out, Wq)
     else:
         def run(x4: np.ndarray, h4: np.ndarray) -> None:
             K.pack_channels(x4, q, r0, c0, Hq, Wq)

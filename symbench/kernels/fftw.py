@@ -255,14 +255,21 @@ class FFTW(Kernel):
         load_wisdom()
         plan = _Plan(problem, x, h, options)
         save_wisdom()
-        return Prepared(plan.call, plan.result, notes=plan.notes)
+        return Prepared(plan.call, plan.result, close=plan.close, notes=plan.notes)
 
 
 #: Bytes of the frequency-major blocks of the channel multiply-accumulate (about L2-sized).
 MAC_BLOCK_BYTES = 1 << 20
 
 
-def _channel_mac(X: np.ndarray, H: np.ndarray, Y: np.ndarray) -> Callable[[], None]:
+def _chunks(n: int, parts: int) -> list[slice]:
+    """``parts`` (or fewer) contiguous slices that cover ``range(n)`` evenly."""
+    parts = max(1, min(parts, n))
+    edges = [n * i // parts for i in range(parts + 1)]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _channel_mac(X: np.ndarray, H: np.ndarray, Y: np.ndarray, parts: int = 1) -> list[Callable[[], None]]:
     """``Y[b, o, f] = sum_i X[b, i, f] H[o, i, f]`` as one small matrix product per frequency.
 
     FFTW writes each spectrum contiguously (its fastest layout); BLAS needs
@@ -270,7 +277,8 @@ def _channel_mac(X: np.ndarray, H: np.ndarray, Y: np.ndarray) -> Callable[[], No
     So the frequencies go in blocks that fit in L2: each block is transposed
     into frequency-major scratch, multiplied with one batched ``matmul``
     (``(F, B, C_in) @ (F, C_in, C_out)``), and transposed back. Every filter
-    spectrum is used by the whole batch.
+    spectrum is used by the whole batch. Returns ``parts`` functions that
+    split the frequencies between them (for threads), each with its own scratch.
     """
     B, ci = X.shape[:2]
     co = H.shape[0]
@@ -278,25 +286,28 @@ def _channel_mac(X: np.ndarray, H: np.ndarray, Y: np.ndarray) -> Callable[[], No
     Xv, Hv, Yv = X.reshape(B, ci, F), H.reshape(co, ci, F), Y.reshape(B, co, F)
     per_freq = (B * ci + co * ci + B * co) * X.itemsize
     block = int(min(F, max(8, MAC_BLOCK_BYTES // per_freq)))
-    xs = np.empty((block, B, ci), dtype=X.dtype)
-    hs = np.empty((block, co, ci), dtype=X.dtype)
-    ys = np.empty((block, B, co), dtype=X.dtype)
-    steps = []
-    for f0 in range(0, F, block):
-        m = min(block, F - f0)
-        sl = slice(f0, f0 + m)
-        steps.append((xs[:m], Xv[:, :, sl].transpose(2, 0, 1), hs[:m], Hv[:, :, sl].transpose(2, 0, 1),
-                      hs[:m].transpose(0, 2, 1), ys[:m], Yv[:, :, sl], ys[:m].transpose(1, 2, 0)))
     copyto, matmul = np.copyto, np.matmul
+    fns = []
+    for part in _chunks(F, parts):
+        xs = np.empty((block, B, ci), dtype=X.dtype)
+        hs = np.empty((block, co, ci), dtype=X.dtype)
+        ys = np.empty((block, B, co), dtype=X.dtype)
+        steps = []
+        for f0 in range(part.start, part.stop, block):
+            m = min(block, part.stop - f0)
+            sl = slice(f0, f0 + m)
+            steps.append((xs[:m], Xv[:, :, sl].transpose(2, 0, 1), hs[:m], Hv[:, :, sl].transpose(2, 0, 1),
+                          hs[:m].transpose(0, 2, 1), ys[:m], Yv[:, :, sl], ys[:m].transpose(1, 2, 0)))
 
-    def mac() -> None:
-        for xd, xsrc, hd, hsrc, hT, yd, ydst, ysrc in steps:
-            copyto(xd, xsrc)
-            copyto(hd, hsrc)
-            matmul(xd, hT, out=yd)
-            copyto(ydst, ysrc)
+        def mac(steps: list = steps) -> None:
+            for xd, xsrc, hd, hsrc, hT, yd, ydst, ysrc in steps:
+                copyto(xd, xsrc)
+                copyto(hd, hsrc)
+                matmul(xd, hT, out=yd)
+                copyto(ydst, ysrc)
 
-    return mac
+        fns.append(mac)
+    return fns
 
 
 class _Plan:
@@ -360,16 +371,45 @@ class _Plan:
         scale = 1.0 / math.prod(shape)
         self.y_view = self.yb.reshape(B, co, *shape)[lead + crop_slices(sx, sh, problem.mode)]
 
+        # The steps around the transforms (copy in, multiply-accumulate) are split
+        # between `threads` pool workers; numpy releases the GIL for them.
+        parts = threads if threads > 1 else 1
+        rows = _chunks(sx[0], parts)
+        copies = [(x_in[lead + (r,)], x[lead + (r,)]) for r in rows]
         if channels:
-            mac = _channel_mac(X, H, Y)
+            macs = _channel_mac(X, H, Y, parts)
         else:
-            def mac() -> None:
-                np.multiply(X, H, out=Y)
-
+            macs = []
+            for r in _chunks(spec[0], parts):
+                sl = lead + (r,)
+                macs.append(lambda a=X[sl], b=H[sl], c=Y[sl]: np.multiply(a, b, out=c))
+        copy_fns = [lambda d=d, s_=s_: np.copyto(d, s_) for d, s_ in copies]
         fx_exec, fi_exec = fx.execute, fi.execute
+        self.pool = None
+        if parts > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = self.pool = ThreadPoolExecutor(max_workers=parts, thread_name_prefix="symbench-fftw")
+
+            def parallel(fns: list[Callable[[], None]]) -> Callable[[], None]:
+                if len(fns) == 1:
+                    return fns[0]
+                first, rest = fns[0], fns[1:]
+
+                def go() -> None:
+                    futures = [pool.submit(fn) for fn in rest]
+                    first()  # the calling thread does a share too
+                    for future in futures:
+                        future.result()
+
+                return go
+
+            copy_in, mac = parallel(copy_fns), parallel(macs)
+        else:
+            copy_in, mac = copy_fns[0], macs[0]
 
         def call() -> None:
-            x_in[...] = x
+            copy_in()
             np.multiply(h, scale, out=h_in)
             fx_exec()
             fh()
@@ -379,6 +419,11 @@ class _Plan:
         self.call: Callable[[], None] = call
         self.notes: dict[str, Any] = {"fft_shape": shape, "planner": options.planner,
                                       "pruned_filter": prune, "threads": threads}
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
 
     def result(self) -> np.ndarray:
         return np.array(self.y_view, copy=True)
