@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 RUN    ?= results/$(shell date +%Y%m%d-%H%M%S)
+# Expand once: a recursive variable would call date again at every use.
+RUN    := $(RUN)
 CONFIG ?= configs/default.toml
 
-.PHONY: sweep test install dev clean
+.PHONY: sweep test install dev clean gpu-check
 
 # The venv is rebuilt when pyproject.toml changes.
 $(BIN)/symbench: pyproject.toml
@@ -22,13 +24,21 @@ $(VENV)/.dev: $(BIN)/symbench
 
 dev: $(VENV)/.dev
 
-## sweep: install, run the default sweep, print its summary and the run directory
+## sweep: install, run the default sweep, print its report, write its figures; last line: the run directory
 sweep: install
 	$(BIN)/symbench sweep --config $(CONFIG) --out $(RUN)
+	$(BIN)/symbench report $(RUN) --format table --plot $(RUN)/figures.png
+	@echo $(RUN)
 
 ## test: install the test dependencies and run the whole suite (no GPU needed)
 test: dev
 	$(BIN)/python -m pytest -q -n 2 --timeout 600
+
+## gpu-check: on an NVIDIA GPU machine with CuPy already installed (nothing is installed):
+## verify the GPU kernels, sweep configs/gpu.toml, report and plot into $(GPU_OUT)
+GPU_OUT ?= results/gpu-$(shell hostname -s 2>/dev/null || echo host)-$(shell date +%Y%m%d-%H%M)
+gpu-check:
+	PYTHON=$(PYTHON) bash scripts/gpu-check.sh $(GPU_OUT)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -150,7 +150,10 @@ def parse_choice_list(value: Any, name: str, allowed: Sequence[str]) -> list[str
 
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        value = _int(str(value).strip(), name)
+        try:
+            value = int(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{name}: {value!r} is not a whole number >= 1") from None
     if value < 1:
         raise ConfigError(f"{name}: {value} is not positive; it must be an integer >= 1")
     return value
@@ -274,23 +277,34 @@ class SweepConfig:
         return [(p, tuple(names)) for p, names in seen.items()]
 
 
+def _key_name(where: str, key: str) -> str:
+    """How to name a setting in a message: ``--c-in`` on the command line, ``FILE: c_in`` in a file."""
+    if where == "command line":
+        return f"--{key.replace('_', '-')}"
+    return f"{where}: {key}"
+
+
 def _grid_from_mapping(data: Mapping[str, Any], where: str) -> Grid:
     unknown = sorted(set(data) - set(GRID_KEYS))
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(GRID_KEYS)}")
+
+    def name(key: str) -> str:
+        return _key_name(where, key)
+
     op = str(data.get("op", "conv"))
     if op not in OPS:
-        raise ConfigError(f"{where}: op {op!r} is not supported; allowed: {', '.join(OPS)}")
+        raise ConfigError(f"{name('op')}: {op!r} is not supported; allowed: {', '.join(OPS)}")
     dim = data.get("dim", 2 if op != "conv" else 1)
     try:
         dim = int(dim)
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: dim {dim!r} is not supported; allowed: 1, 2") from None
+        raise ConfigError(f"{name('dim')}: {dim!r} is not supported; allowed: 1, 2") from None
     if dim not in DIMS:
-        raise ConfigError(f"{where}: dim {dim} is not supported; allowed: 1, 2")
+        raise ConfigError(f"{name('dim')}: {dim} is not supported; allowed: 1, 2")
     defaults = DEFAULT_AXES.get((op, dim))
     if defaults is None:
-        raise ConfigError(f"{where}: op {op} is 2-D only; use dim 2")
+        raise ConfigError(f"{name('op')}: {op} is 2-D only; use dim 2")
     groups = [g for g in GROUP_ORDER if g != "none"] if op != "conv" else ["none"]
     group_default = "p4" if op != "conv" else "none"
     mode_default = "valid" if op != "conv" else "full"
@@ -301,21 +315,21 @@ def _grid_from_mapping(data: Mapping[str, Any], where: str) -> Grid:
         name=str(data.get("name", where)),
         kernel=kernel,
         op=op,
-        group=tuple(parse_choice_list(data.get("group", group_default), f"{where}: group", groups)),
+        group=tuple(parse_choice_list(data.get("group", group_default), name("group"), groups)),
         dim=dim,
-        n=tuple(parse_int_list(data.get("n", defaults["n"]), f"{where}: n")),
-        k=tuple(parse_int_list(data.get("k", defaults["k"]), f"{where}: k")),
-        dtype=tuple(parse_choice_list(data.get("dtype", "float64"), f"{where}: dtype", DTYPES)),
-        mode=tuple(parse_choice_list(data.get("mode", mode_default), f"{where}: mode",
+        n=tuple(parse_int_list(data.get("n", defaults["n"]), name("n"))),
+        k=tuple(parse_int_list(data.get("k", defaults["k"]), name("k"))),
+        dtype=tuple(parse_choice_list(data.get("dtype", "float64"), name("dtype"), DTYPES)),
+        mode=tuple(parse_choice_list(data.get("mode", mode_default), name("mode"),
                                      MODES if op == "conv" else GROUP_MODES)),
-        batch=_positive_int(data.get("batch", 1), f"{where}: batch"),
-        c_in=_positive_int(data.get("c_in", 1), f"{where}: c_in"),
-        c_out=_positive_int(data.get("c_out", 1), f"{where}: c_out"),
-        threads=tuple(parse_int_list(data.get("threads", 1), f"{where}: threads")),
+        batch=_positive_int(data.get("batch", 1), name("batch")),
+        c_in=_positive_int(data.get("c_in", 1), name("c_in")),
+        c_out=_positive_int(data.get("c_out", 1), name("c_out")),
+        threads=tuple(parse_int_list(data.get("threads", 1), name("threads"))),
     )
-    # Build every problem once so that a bad combination fails now, with its
-    # reason, rather than half-way through a sweep.
-    for problem in grid.problems():
+    # Build every problem now so that a bad combination (k > n in a valid
+    # group layer, say) fails before anything is measured.
+    for _ in grid.problems():
         pass
     return grid
 
@@ -327,17 +341,21 @@ def _settings(grids: list[Grid], settings: Mapping[str, Any], source: str) -> Sw
         raise ConfigError(f"{source}: no grid to sweep; add a [[grid]] table with n and k")
     planner = str(settings.get("planner", "measure"))
     if planner not in PLANNERS:
-        raise ConfigError(f"planner {planner!r} is not supported; allowed: {', '.join(PLANNERS)}")
+        raise ConfigError(f"{_key_name(source, 'planner')}: {planner!r} is not supported; "
+                          f"allowed: {', '.join(PLANNERS)}")
     seed = settings.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
-        seed = _int(str(seed), "seed")
+        try:
+            seed = int(str(seed).strip())
+        except ValueError:
+            raise ConfigError(f"{_key_name(source, 'seed')}: {seed!r} is not a whole number >= 0") from None
     if seed < 0:
-        raise ConfigError(f"seed: {seed} must be >= 0")
+        raise ConfigError(f"{_key_name(source, 'seed')}: {seed} must be >= 0")
     return SweepConfig(
         grids=tuple(grids),
-        repeat=_positive_int(settings.get("repeat", 7), "repeat"),
-        min_time=_positive_float(settings.get("min_time", 0.005), "min_time"),
-        max_call=_positive_float(settings.get("max_call", 1.0), "max_call"),
+        repeat=_positive_int(settings.get("repeat", 7), _key_name(source, "repeat")),
+        min_time=_positive_float(settings.get("min_time", 0.005), _key_name(source, "min_time")),
+        max_call=_positive_float(settings.get("max_call", 1.0), _key_name(source, "max_call")),
         adaptive=bool(settings.get("adaptive", False)),
         seed=seed,
         planner=planner,

@@ -141,6 +141,9 @@ def collect(planner: str | None = None, devices: bool = False) -> dict[str, Any]
     facts["machine_id"] = machine_id(facts)
     facts["machine_label"] = f"{facts['hostname']} ({facts['cpu_model']}, {facts['cpu_count']} cores)"
     if devices:
+        from symbench import gpu  # its probe (CuPy is imported only when the probe runs)
+
+        gpu.register_probe()
         for probe in DEVICE_PROBES:
             try:
                 facts.update(probe())

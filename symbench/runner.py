@@ -140,10 +140,13 @@ class Measurer:
         if cut and problem.k > cut[0]:
             return "timeout", (f"not run: one call at k={cut[0]} took {cut[1]:.3g} s, over "
                                f"--max-call {self.config.max_call:g} s")
-        need = kernel.memory_bytes(problem)
+        need = kernel.host_memory_bytes(problem)
         have = available_memory()
         if have and need > MEMORY_FRACTION * have:
             return "skipped", (f"needs about {need / 2**30:.2f} GiB; {have / 2**30:.2f} GiB available")
+        reason = kernel.device_memory_check(problem)
+        if reason:
+            return "skipped", reason
         return None
 
     def measure(self, kernel: Kernel, problem: Problem, x: np.ndarray, h: np.ndarray,

@@ -328,7 +328,7 @@ def load(path: str | Path) -> "Any":
     for c in FLOAT_COLUMNS:
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     for c in ("message", "setup_notes"):
-        df[c] = df[c].fillna("").astype(str)
+        df[c] = df[c].astype(object).where(df[c].notna(), "").astype(str)
     df["group"] = df["group"].fillna("none").astype(str)
     if meta is not None:
         df.attrs["run"] = meta

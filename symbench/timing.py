@@ -162,23 +162,32 @@ def gc_disabled() -> Iterator[None]:
             gc.enable()
 
 
-def autorange(fn: Callable[[], object], clock: Clock, min_time: float) -> tuple[int, float]:
-    """Smallest loop count in 1, 2, 5, 10, 20, 50, ... whose total is >= ``min_time``.
-
-    Returns the loop count and the seconds per call of the run that reached it.
-    The same ladder as :meth:`timeit.Timer.autorange`, so results are
-    predictable; ``min_time`` is raised to 100x the clock's resolution if it is
-    below that.
-    """
-    target = max(min_time, 100.0 * clock.resolution_s)
+def _ladder() -> Iterator[int]:
     i = 1
     while True:
         for mult in (1, 2, 5):
-            loops = i * mult
-            total = clock.measure(fn, loops)
-            if total >= target:
-                return loops, total / loops
+            yield i * mult
         i *= 10
+
+
+def autorange(fn: Callable[[], object], clock: Clock, min_time: float) -> tuple[int, float]:
+    """Smallest loop count in 1, 2, 5, 10, 20, 50, ... whose total is >= ``min_time``.
+
+    Returns the loop count and the fastest seconds per call seen. The same
+    ladder as :meth:`timeit.Timer.autorange`, so results are predictable;
+    ``min_time`` is raised to 100x the clock's resolution if it is below that.
+    The count is checked against the *fastest* per-call time seen on the way:
+    one run slowed by a preemption must not stop the ladder early, or every
+    sample would then be shorter than ``min_time``.
+    """
+    target = max(min_time, 100.0 * clock.resolution_s)
+    best = math.inf
+    for loops in _ladder():
+        total = clock.measure(fn, loops)
+        best = min(best, total / loops)
+        if total >= target and loops * best >= target:
+            return loops, best
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True)

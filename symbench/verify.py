@@ -103,7 +103,7 @@ def case_inputs(case: ConvCase, dtype: str, seed: int = 0) -> tuple[np.ndarray, 
 
 def conv_suite(kernel: Kernel) -> Iterator[Check]:
     """Every conv edge case, mode and dtype the kernel supports, against SciPy in float64."""
-    for case, mode, dtype in itertools.product(conv_cases(), MODES, ("float32", "float64", "complex128")):
+    for case, mode, dtype in itertools.product(conv_cases(), MODES, ("float32", "float64", "complex64", "complex128")):
         sx, sh = case.x_shape[2:], case.h_shape[2:]
         label = f"{case.name} {mode} {dtype}"
         if mode == "valid" and not _valid_possible(sx, sh):

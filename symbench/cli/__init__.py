@@ -65,8 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except _usage_errors() as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
-            ctx = getattr(exc, "ctx", None)
-            print(ctx.get_help() if ctx is not None else "see symbench --help")
+            # Typer's rich help prints itself while the error is built; plain click returns it.
+            text = exc.format_message()  # type: ignore[attr-defined]
+            if text.strip():
+                print(text)
             return 0
         msg = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
         ctx = getattr(exc, "ctx", None)

@@ -27,7 +27,11 @@ def console(stderr: bool = False) -> Any:
     """A rich console; colour and width only when writing to a terminal."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # Logs and pipes get a wide fixed width instead of rich's 80 columns, so
+    # tables stay readable in CI output and files.
+    width = None if stream.isatty() else 160
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def warn(message: str) -> None:

@@ -33,7 +33,7 @@ class AutoScipy(_PairKernel):
 class AutoOpenCV(Kernel):
     name = "auto-opencv"
     method = "auto"
-    library = "OpenCV cv2.filter2D"
+    library = "cv2.filter2D"
     dims = (2,)
     dtypes = ("float32", "float64")
     requires = ("cv2",)

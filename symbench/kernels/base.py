@@ -152,8 +152,24 @@ class Kernel:
         return None
 
     def memory_bytes(self, problem: Problem) -> int:
-        """Estimated peak bytes of one call (inputs, output, work space)."""
+        """Estimated peak bytes of one call (inputs, output, work space) on the kernel's device."""
         return problem.memory_bytes()
+
+    def host_memory_bytes(self, problem: Problem) -> int:
+        """Estimated host RAM the problem needs with this kernel (what the runner checks against RAM).
+
+        The same as :meth:`memory_bytes` for CPU kernels; device kernels count
+        only the host copies (inputs, reference, fetched result).
+        """
+        return self.memory_bytes(problem)
+
+    def device_memory_check(self, problem: Problem) -> str | None:
+        """Why ``problem`` does not fit in the device's free memory, or ``None``.
+
+        CPU kernels have no device of their own (``None``); GPU kernels compare
+        their estimate with the free device memory.
+        """
+        return None
 
     # -- work --------------------------------------------------------------------------
     def prepare(self, problem: Problem, x: np.ndarray, h: np.ndarray,

@@ -26,6 +26,7 @@ BUILTIN_MODULES = (
     "symbench.kernels.cpu_fft",
     "symbench.kernels.fftw",
     "symbench.kernels.auto",
+    "symbench.kernels.cupy_conv",
 )
 
 _REGISTRY: dict[str, Kernel] | None = None

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 
-def kernels_table(infos: Sequence[Mapping[str, Any]]) -> Table:
+_SHORT = {"float32": "f32", "float64": "f64", "complex64": "c64", "complex128": "c128"}
+
+
+def kernels_table(infos: Sequence[Mapping[str, Any]]) -> Group:
+    """The kernel table, then one line per unavailable kernel saying why."""
     table = Table(title="symbench kernels", show_lines=False)
-    for col in ("name", "method", "ops", "device", "library", "dims", "dtypes", "available"):
-        table.add_column(col, no_wrap=col in ("name", "library"))
+    for col in ("name", "method", "ops", "dev", "dims", "dtypes", "library", "ok"):
+        table.add_column(col, no_wrap=True)
+    notes = []
     for info in infos:
-        avail = "yes" if info["available"] else f"no: {info['reason']}"
-        table.add_row(info["name"], info["method"], ",".join(info["ops"]), info["device"], info["library"],
-                      ",".join(f"{d}-D" for d in info["dims"]), ",".join(info["dtypes"]), avail)
-    return table
+        table.add_row(info["name"], info["method"], ",".join(info["ops"]), info["device"],
+                      ",".join(map(str, info["dims"])), ",".join(_SHORT.get(d, d) for d in info["dtypes"]),
+                      info["library"], "yes" if info["available"] else "no")
+        if not info["available"]:
+            notes.append(Text(f"{info['name']} is unavailable: {info['reason']}"))
+    return Group(table, *notes)
 
 
 def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:

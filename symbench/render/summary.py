@@ -30,7 +30,44 @@ def sweep_summary(result: Any) -> Group:
     bad = df[df["status"].isin(["mismatch", "error"])]
     for _, row in bad.head(5).iterrows():
         parts.append(Text(f"{row['status']}: {row['kernel']} n={row['n']} k={row['k']}: {row['message']}"))
+    parts += crossover_matrices(result.run_dir)
     return Group(*parts)
+
+
+def crossover_matrices(run_dir: Any) -> list[Any]:
+    """Per series, a k* matrix (pairs x n); the full table is ``symbench report``'s."""
+    from symbench.analysis.crossover import SERIES_COLUMNS, find_crossovers
+    from symbench.analysis.data import load_runs, series_label
+    from symbench.render.text import bracket_of, fmt_num
+
+    runs = load_runs([run_dir])
+    cross = find_crossovers(runs.df, runs.samples, n_boot=200)
+    parts: list[Any] = []
+    for _, c in cross.groupby(list(SERIES_COLUMNS[1:]), sort=False):
+        ns = sorted(c["n"].unique())
+        parts.append(Text(f"k* (fft faster from this k on): {series_label(c.iloc[0].to_dict())}",
+                          style="italic"))
+        table = Table()
+        table.add_column("direct / fft")
+        for n in ns:
+            table.add_column(f"n={n}", justify="right")
+        for (d, f), p in c.groupby(["direct_kernel", "fft_kernel"], sort=False):
+            cells = []
+            for n in ns:
+                r = p[p["n"] == n]
+                if not len(r):
+                    cells.append("")
+                    continue
+                r0 = r.iloc[0]
+                text = fmt_num(r0["k_star"]) if r0["verdict"] == "crossover" else bracket_of(
+                    r0["verdict"], r0["k_lo"], r0["k_hi"])
+                cells.append(text + ("?" if r0["verdict"] == "inconclusive" else ""))
+            table.add_row(f"{d} / {f}", *cells)
+        parts.append(table)
+    if parts:
+        parts.append(Text("<= k: fft faster at every measured k; > k: direct faster at the largest; "
+                          "?: inconclusive (ties within noise). Details: symbench report RUN_DIR"))
+    return parts
 
 
 def verify_table(checks: Sequence[Any]) -> Table:

@@ -1,0 +1,287 @@
+"""Comparing two runs: regressions, improvements and crossovers that moved.
+
+Rows are matched by kernel and problem (the machine is not part of the key:
+comparing two machines is allowed, with a warning). For each matched pair of
+``ok`` rows:
+
+* ``ratio`` is ``time_s(new) / time_s(base)`` (medians);
+* a **regression** is ``ratio > 1 + threshold`` *and* a one-sided Mann-Whitney U
+  test on the raw samples (``scipy.stats.mannwhitneyu``) with ``p < alpha``; the
+  test compares the new samples with the baseline's samples times
+  ``1 + threshold`` (H0: "not slower by more than the threshold"), which keeps
+  pure noise from being flagged even over hundreds of rows. An **improvement**
+  is ``ratio < 1 / (1 + threshold)`` and the mirror test against the baseline
+  divided by ``1 + threshold``. Both conditions: a large shift in a noisy row,
+  or a tiny but certain one, is not flagged.
+* ``noise``: beyond the threshold but not significant; ``untestable``: beyond
+  the threshold, but the samples are too few for any outcome to reach ``p < alpha``
+  (e.g. 3 + 3 samples: the smallest exact one-sided p is 0.05), or missing.
+* A row that was ``ok`` in the base and is ``mismatch``, ``error`` or
+  ``timeout`` in the new run is a regression too (a wrong result or a kernel that
+  became too slow to finish).
+
+Crossovers of both runs are compared by their position on the union of the two
+k grids; a move of more than one grid step (or a change of verdict that amounts
+to one) is listed. Differences of machine or library versions are warned about.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from symbench.analysis.crossover import GROUP_COLUMNS, find_crossovers
+from symbench.analysis.data import Runs, dedupe, row_samples, sample_index
+from symbench.problem import KEY_FIELDS
+
+DEFAULT_THRESHOLD = 0.10
+DEFAULT_ALPHA = 0.01
+MATCH_KEY = ("kernel", *KEY_FIELDS)
+STATUSES = ("regression", "improvement", "unchanged", "noise", "untestable", "only_base", "only_new",
+            "not_ok")
+COMPARE_COLUMNS = (*MATCH_KEY, "base_s", "new_s", "ratio", "p_value", "base_samples", "new_samples",
+                   "status", "note")
+MOVED_COLUMNS = (*GROUP_COLUMNS, "direct_kernel", "fft_kernel", "base_verdict", "base_k_lo", "base_k_hi",
+                 "new_verdict", "new_k_lo", "new_k_hi", "steps")
+FAILED_STATUSES = ("mismatch", "error", "timeout")
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare_runs`.
+
+    Attributes
+    ----------
+    rows : DataFrame
+        One row per kernel and problem of either run; columns :data:`COMPARE_COLUMNS`.
+    moved : DataFrame
+        Crossovers that moved by more than one grid step; columns :data:`MOVED_COLUMNS`.
+    warnings : list of str
+        Machines, library versions or settings that differ; incomplete runs.
+    threshold, alpha : float
+        The settings used.
+    """
+
+    rows: pd.DataFrame
+    moved: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    threshold: float = DEFAULT_THRESHOLD
+    alpha: float = DEFAULT_ALPHA
+    base: str = ""
+    new: str = ""
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows per status (every status present, zeros included)."""
+        vc = self.rows["status"].value_counts()
+        return {s: int(vc.get(s, 0)) for s in STATUSES}
+
+    @property
+    def regressions(self) -> int:
+        return self.counts["regression"]
+
+
+def min_p_value(m: int, n: int) -> float:
+    """Smallest one-sided p an exact Mann-Whitney U test can give with m and n samples."""
+    if m < 1 or n < 1:
+        return 1.0
+    return 1.0 / math.comb(m + n, m)
+
+
+def mann_whitney_p(new: np.ndarray, base: np.ndarray, alternative: str) -> float:
+    """One-sided Mann-Whitney U p-value (``alternative``: ``"greater"``: new slower)."""
+    from scipy.stats import mannwhitneyu
+
+    if np.array_equal(np.sort(new), np.sort(base)):
+        return 1.0  # identical samples (a run against itself): nothing to test
+    return float(mannwhitneyu(new, base, alternative=alternative).pvalue)
+
+
+def classify(ratio: float, new: np.ndarray | None, base: np.ndarray | None, threshold: float,
+             alpha: float) -> tuple[str, float, str]:
+    """Status, p-value and note of one matched pair of ``ok`` rows.
+
+    Parameters
+    ----------
+    ratio : float
+        Median time of the new row over the base row.
+    new, base : ndarray or None
+        Raw sample times (None when the run has no samples).
+    threshold, alpha : float
+        As in :func:`compare_runs`.
+    """
+    slower = ratio > 1 + threshold
+    faster = ratio < 1 / (1 + threshold)
+    if not (slower or faster):
+        return "unchanged", math.nan, ""
+    direction = "slower" if slower else "faster"
+    if new is None or base is None:
+        return "untestable", math.nan, f"{ratio:.2f}x ({direction}) but no raw samples to test"
+    if min_p_value(new.size, base.size) >= alpha:
+        return ("untestable", math.nan,
+                f"{ratio:.2f}x ({direction}) but {base.size}+{new.size} samples cannot reach p < {alpha:g}")
+    # The test asks whether the new samples exceed the baseline *scaled by the
+    # threshold*: "slower by more than the threshold", not merely "slower". Plain
+    # "slower" is true of most rows of two runs at some p (machines drift), and
+    # with hundreds of rows per-row noise would then fail CI now and then. This
+    # is stricter than testing against the unscaled baseline (U only grows when
+    # the baseline is scaled down), so it flags a subset of what that would.
+    scaled = base * (1 + threshold) if slower else base / (1 + threshold)
+    p = mann_whitney_p(new, scaled, "greater" if slower else "less")
+    if p < alpha:
+        return ("regression" if slower else "improvement"), p, f"{ratio:.2f}x {direction}, p={p:.2g}"
+    return "noise", p, f"{ratio:.2f}x {direction} but not significant (p={p:.2g})"
+
+
+def _env_warnings(base_meta: Mapping[str, Any], new_meta: Mapping[str, Any]) -> list[str]:
+    out = []
+    be, ne = base_meta.get("environment") or {}, new_meta.get("environment") or {}
+    if not be or not ne:
+        return ["a run has no run.json: machines and library versions cannot be checked"]
+    if be.get("machine_id") != ne.get("machine_id"):
+        out.append(f"the runs come from different machines: {be.get('machine_label')} vs "
+                   f"{ne.get('machine_label')}; differences may be the machine's, not the code's")
+    bl, nl = be.get("libraries") or {}, ne.get("libraries") or {}
+    changed = [f"{lib} {bl.get(lib)} -> {nl.get(lib)}" for lib in sorted(set(bl) | set(nl))
+               if bl.get(lib) != nl.get(lib)]
+    for key, name in (("python", "python"), ("symbench_version", "symbench")):
+        if be.get(key) != ne.get(key):
+            changed.append(f"{name} {be.get(key)} -> {ne.get(key)}")
+    if changed:
+        out.append("library versions differ: " + ", ".join(changed))
+    for label, meta in (("baseline", base_meta), ("new", new_meta)):
+        if meta and meta.get("complete") is False:
+            out.append(f"the {label} run {meta.get('run_id')} is incomplete (interrupted or still running)")
+    return out
+
+
+def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataFrame | None = None,
+                   new_samples: pd.DataFrame | None = None, *, threshold: float = DEFAULT_THRESHOLD,
+                   alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
+    """Match rows of two measurement tables by kernel and problem and classify each.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`COMPARE_COLUMNS`; ``status`` is one of :data:`STATUSES`.
+    """
+    if threshold <= 0:
+        raise ValueError(f"threshold must be positive, got {threshold}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    b = dedupe(base).drop_duplicates(list(MATCH_KEY), keep="last")
+    n = dedupe(new).drop_duplicates(list(MATCH_KEY), keep="last")
+    bi, ni = sample_index(base_samples), sample_index(new_samples)
+    merged = b.merge(n, on=list(MATCH_KEY), how="outer", suffixes=("_b", "_n"), indicator=True)
+    rows = []
+    for r in merged.to_dict("records"):
+        key = {c: r[c] for c in MATCH_KEY}
+        out: dict[str, Any] = {**key, "base_s": r.get("time_s_b"), "new_s": r.get("time_s_n"),
+                               "ratio": math.nan, "p_value": math.nan, "base_samples": 0, "new_samples": 0,
+                               "note": ""}
+        if r["_merge"] == "left_only":
+            out.update(status="only_base", note="not measured in the new run")
+        elif r["_merge"] == "right_only":
+            out.update(status="only_new", note="not measured in the baseline")
+        else:
+            sb, sn = r["status_b"], r["status_n"]
+            if sb == "ok" and sn == "ok":
+                bs = row_samples(bi, {**key, "run_id": r["run_id_b"], "source": r.get("source_b", "grid")})
+                ns = row_samples(ni, {**key, "run_id": r["run_id_n"], "source": r.get("source_n", "grid")})
+                ratio = float(r["time_s_n"]) / float(r["time_s_b"])
+                status, p, note = classify(ratio, ns, bs, threshold, alpha)
+                out.update(ratio=ratio, p_value=p, status=status, note=note,
+                           base_samples=0 if bs is None else int(bs.size),
+                           new_samples=0 if ns is None else int(ns.size))
+            elif sb == "ok" and sn in FAILED_STATUSES:
+                msg = str(r.get("message_n") or "").strip()
+                out.update(status="regression", note=f"ok in the baseline, {sn} now" + (f": {msg}" if msg else ""))
+            elif sb != "ok" and sn == "ok":
+                out.update(status="improvement", note=f"{sb} in the baseline, ok now")
+            else:
+                out.update(status="not_ok", note=f"{sb} -> {sn}")
+        rows.append(out)
+    df = pd.DataFrame(rows, columns=list(COMPARE_COLUMNS))
+    order = {s: i for i, s in enumerate(STATUSES)}
+    df["_o"] = df["status"].map(order)
+    df = df.sort_values(["_o", *MATCH_KEY], kind="stable").drop(columns="_o").reset_index(drop=True)
+    return df
+
+
+def moved_crossovers(base_cross: pd.DataFrame, new_cross: pd.DataFrame, max_steps: int = 1) -> pd.DataFrame:
+    """Crossovers whose bracket moved by more than ``max_steps`` steps of the union k grid.
+
+    ``fft_always`` counts as position 0 and ``direct_always`` as one past the
+    largest k, so ``crossover`` -> ``fft_always`` is a move like any other;
+    ``inconclusive`` rows are not compared.
+    """
+    keys = [*GROUP_COLUMNS, "direct_kernel", "fft_kernel"]
+    if len(base_cross) == 0 or len(new_cross) == 0:
+        return pd.DataFrame(columns=list(MOVED_COLUMNS))
+    m = base_cross.merge(new_cross, on=keys, suffixes=("_b", "_n"))
+    rows = []
+    for r in m.to_dict("records"):
+        grid = sorted({float(v) for s in (r["k_values_b"], r["k_values_n"]) for v in str(s).split(",") if v})
+
+        def pos(verdict: str, k_hi: float) -> float:
+            if verdict == "fft_always":
+                return 0.0
+            if verdict == "direct_always":
+                return float(len(grid))
+            if verdict == "crossover":
+                return float(np.searchsorted(grid, k_hi))
+            return math.nan
+
+        pb, pn = pos(r["verdict_b"], r["k_hi_b"]), pos(r["verdict_n"], r["k_hi_n"])
+        if math.isnan(pb) or math.isnan(pn) or abs(pn - pb) <= max_steps:
+            continue
+        rows.append({**{c: r[c] for c in keys}, "base_verdict": r["verdict_b"], "base_k_lo": r["k_lo_b"],
+                     "base_k_hi": r["k_hi_b"], "new_verdict": r["verdict_n"], "new_k_lo": r["k_lo_n"],
+                     "new_k_hi": r["k_hi_n"], "steps": int(pn - pb)})
+    return pd.DataFrame(rows, columns=list(MOVED_COLUMNS))
+
+
+def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
+                 alpha: float = DEFAULT_ALPHA, n_boot: int = 200) -> Comparison:
+    """Compare a new run with a baseline.
+
+    Parameters
+    ----------
+    base, new : Runs
+        From :func:`symbench.analysis.data.load_runs` (one run each, usually).
+    threshold : float
+        Relative change of the median that counts (0.10: 10 % slower or faster).
+    alpha : float
+        Significance level of the Mann-Whitney U test on the raw samples.
+    n_boot : int
+        Bootstrap replicates for the crossover verdicts of both runs.
+
+    Returns
+    -------
+    Comparison
+    """
+    rows = compare_tables(base.df, new.df, base.samples, new.samples, threshold=threshold, alpha=alpha)
+    moved = moved_crossovers(find_crossovers(base.df, base.samples, n_boot=n_boot),
+                             find_crossovers(new.df, new.samples, n_boot=n_boot))
+    warns: list[str] = []
+    bm = base.metas[0] if len(base.metas) == 1 else {}
+    nm = new.metas[0] if len(new.metas) == 1 else {}
+    warns += _env_warnings(bm, nm)
+    ok_both = rows["status"].isin(["regression", "improvement", "unchanged", "noise", "untestable"]) & (
+        rows["ratio"].notna())
+    if ok_both.any() and (len(base.samples) == 0 or len(new.samples) == 0):
+        warns.append("no raw samples (samples.csv) for a run: changes beyond the threshold cannot be "
+                     "tested and are reported as untestable, never as regressions")
+    untestable = int((rows["status"] == "untestable").sum())
+    if untestable and len(base.samples) and len(new.samples):
+        warns.append(f"{untestable} rows changed by more than the threshold but have too few samples "
+                     f"to test at alpha {alpha:g} (use --repeat 7 or more)")
+    both = rows[~rows["status"].isin(["only_base", "only_new"])]
+    if len(both) == 0:
+        warns.append("the two runs have no kernel and problem in common: nothing was compared")
+    return Comparison(rows, moved, warns, threshold, alpha,
+                      base=", ".join(base.paths), new=", ".join(new.paths))

@@ -1,0 +1,321 @@
+"""Crossovers: from which kernel size k the FFT kernel beats the direct one.
+
+For one *pair* (a ``direct`` kernel and an ``fft`` kernel of the same op, on the
+same device and machine) at one problem group (op, group, dim, dtype, mode,
+batch, c_in, c_out, threads, n), over the k both measured:
+
+* **k\\*** is the smallest measured k from which the fft kernel is faster at
+  that k *and at every larger measured k*. Scanning from the largest k down is
+  robust to non-monotonic timings (``numpy.convolve`` is faster at k=32 than at
+  k=23): a lucky dip of the fft kernel below the crossover does not count.
+* ``k_hi`` is k\\* itself and ``k_lo`` the measured k just below it (the
+  bracket ``(k_lo, k_hi]``). ``k_star`` is interpolated where
+  ``log(t_direct / t_fft)`` crosses 0 between them, linearly in ``log k``
+  (k grids are usually geometric).
+* Verdicts: ``crossover``; ``fft_always`` (fft faster at every measured k:
+  ``k_hi`` is the smallest k, k\\* is at or below it); ``direct_always`` (fft
+  not faster at the largest k: ``k_lo`` is the largest k, k\\* is above it);
+  ``inconclusive`` when the raw samples cannot separate the two kernels at the
+  bracket (see below). An inconclusive row keeps the bracket of the medians.
+
+How a verdict is decided
+------------------------
+The point verdict uses the medians (``time_s``). Then the raw samples are
+bootstrapped: each kernel's samples at each k are resampled ``n_boot`` times
+and the median taken, which gives ``P(fft faster)`` at every k. The verdict
+stands when ``P >= 1 - alpha`` at ``k_hi`` and every larger k (fft side) and
+``P <= alpha`` at ``k_lo`` (direct side); otherwise it is ``inconclusive`` and
+``note`` names the k where the two kernels tie within noise. ``confidence`` is
+the share of bootstrap replicates that put k\\* in the same bracket (the same
+verdict included). Without raw samples the interquartile ranges of
+``measurements.csv`` decide instead (separated when they do not overlap) and
+``confidence`` is empty; ``decided_by`` says which was used.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from symbench.analysis.data import dedupe, ok_rows, row_samples, sample_index
+
+#: The report columns fixed by SPEC.md, in order.
+SPEC_COLUMNS = (
+    "op", "group", "dim", "dtype", "mode", "batch", "c_in", "c_out", "threads", "n",
+    "direct_kernel", "fft_kernel", "verdict", "k_star", "k_lo", "k_hi", "speedup_at_kmax", "log2_n",
+)
+#: Columns of :func:`find_crossovers`: SPEC's first, then ours.
+CROSSOVER_COLUMNS = (
+    *SPEC_COLUMNS, "confidence", "decided_by", "note", "k_values", "device", "machine", "machine_id",
+)
+#: A problem group: everything but the kernel and k.
+GROUP_COLUMNS = ("op", "group", "dim", "dtype", "mode", "batch", "c_in", "c_out", "threads", "n")
+#: A series: a problem group without n (one line of a k* vs n plot).
+SERIES_COLUMNS = ("machine_id", "device", *GROUP_COLUMNS[:-1])
+VERDICTS = ("crossover", "fft_always", "direct_always", "inconclusive")
+
+DEFAULT_ALPHA = 0.05
+DEFAULT_BOOT = 1000
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """Where k\\* lies among the measured ks of one pair.
+
+    Attributes
+    ----------
+    position : int
+        Index of ``k_hi`` in the sorted ks; 0 for ``fft_always``, ``len(ks)`` for
+        ``direct_always``.
+    verdict : str
+        ``crossover``, ``fft_always`` or ``direct_always`` (from the medians alone).
+    k_lo, k_hi : float
+        The bracket ``(k_lo, k_hi]`` (NaN where it is open).
+    k_star : float
+        Interpolated k\\* (NaN unless ``crossover``).
+    """
+
+    position: int
+    verdict: str
+    k_lo: float
+    k_hi: float
+    k_star: float
+
+
+def crossover_position(fft_faster: Sequence[bool] | np.ndarray) -> np.ndarray | int:
+    """Index of k\\* among sorted ks: the first k from which fft is faster at every larger k.
+
+    Parameters
+    ----------
+    fft_faster : array of bool, shape (K,) or (B, K)
+        Whether the fft kernel is faster at each k (ascending), for one or many replicates.
+
+    Returns
+    -------
+    int or ndarray of int
+        ``K - (length of the all-True suffix)``: 0 when fft is faster everywhere,
+        ``K`` when it is not faster at the largest k.
+    """
+    f = np.asarray(fft_faster, dtype=bool)
+    suffix = np.logical_and.accumulate(f[..., ::-1], axis=-1)
+    pos = f.shape[-1] - suffix.sum(axis=-1)
+    return int(pos) if f.ndim == 1 else pos
+
+
+def bracket(ks: Sequence[float], t_direct: Sequence[float], t_fft: Sequence[float]) -> Bracket:
+    """The crossover bracket of one pair from its median times.
+
+    Parameters
+    ----------
+    ks : sequence of float
+        Measured kernel sizes, ascending, each measured by both kernels.
+    t_direct, t_fft : sequence of float
+        Median seconds per call at each k.
+
+    Returns
+    -------
+    Bracket
+
+    Examples
+    --------
+    >>> b = bracket([3, 5, 2049, 4097], [1e-5, 2e-5, 4e-3, 2e-2], [4e-4, 4e-4, 3e-4, 7e-4])
+    >>> b.verdict, b.k_lo, b.k_hi
+    ('crossover', 5.0, 2049.0)
+    """
+    k = np.asarray(ks, dtype=float)
+    td = np.asarray(t_direct, dtype=float)
+    tf = np.asarray(t_fft, dtype=float)
+    if k.size == 0:
+        raise ValueError("bracket needs at least one k")
+    pos = crossover_position(td > tf)
+    if pos == 0:
+        return Bracket(0, "fft_always", math.nan, float(k[0]), math.nan)
+    if pos == k.size:
+        return Bracket(pos, "direct_always", float(k[-1]), math.nan, math.nan)
+    lo, hi = pos - 1, pos
+    lr_lo, lr_hi = math.log(td[lo] / tf[lo]), math.log(td[hi] / tf[hi])  # lr_lo <= 0 < lr_hi
+    frac = 0.0 if lr_hi == lr_lo else (0.0 - lr_lo) / (lr_hi - lr_lo)
+    k_star = math.exp(math.log(k[lo]) + frac * (math.log(k[hi]) - math.log(k[lo])))
+    return Bracket(pos, "crossover", float(k[lo]), float(k[hi]), k_star)
+
+
+def _boot_medians(samples: np.ndarray, n_boot: int, seed: int, key: str) -> np.ndarray:
+    # Seeded by the row's key, so a row's replicates do not depend on which
+    # other rows are in the table or on the order they come in.
+    rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
+    idx = rng.integers(0, samples.size, size=(n_boot, samples.size))
+    return np.median(samples[idx], axis=1)
+
+
+def _fmt_k(k: float) -> str:
+    return f"{k:g}"
+
+
+def pairs_of(kernels: pd.DataFrame) -> list[tuple[str, str]]:
+    """(direct, fft) kernel name pairs among rows of one op/device (``kernel``, ``method`` columns)."""
+    methods = dict(zip(kernels["kernel"], kernels["method"]))
+    direct = sorted(k for k, m in methods.items() if m == "direct")
+    fft = sorted(k for k, m in methods.items() if m == "fft")
+    return [(d, f) for d in direct for f in fft]
+
+
+def why_no_pairs(df: pd.DataFrame) -> str | None:
+    """A plain sentence saying why ``df`` has nothing to pair, or None when it has pairs."""
+    ok = ok_rows(df)
+    if len(ok) == 0:
+        return ("nothing to pair: the run has no ok rows (every row is skipped, timed out or failed); "
+                "a crossover needs a direct and an fft kernel measured at the same problems")
+    kernels = sorted(ok["kernel"].unique())
+    if len(kernels) == 1:
+        return (f"nothing to pair: the run has only one kernel ({kernels[0]}); a crossover needs a "
+                "direct and an fft kernel of the same op measured at the same problems")
+    methods = set(ok["method"])
+    if "direct" not in methods or "fft" not in methods:
+        have = "direct" if "direct" in methods else "fft" if "fft" in methods else "auto"
+        return (f"nothing to pair: the run has only {have} kernels ({', '.join(kernels)}); "
+                "a crossover needs a direct and an fft kernel of the same op measured at the same problems")
+    if len(find_crossovers(df, n_boot=0)) == 0:
+        return ("nothing to pair: no direct and fft kernel of the same op and device were measured "
+                f"at the same problems (kernels: {', '.join(kernels)})")
+    return None
+
+
+def _score(d_row: Mapping[str, Any], f_row: Mapping[str, Any], d_s: np.ndarray | None,
+           f_s: np.ndarray | None, n_boot: int, seed: int) -> tuple[float, np.ndarray | None, str]:
+    """P(fft faster) at one k, the replicate outcomes, and how it was decided."""
+    if d_s is not None and f_s is not None and d_s.size >= 2 and f_s.size >= 2 and n_boot > 0:
+        bd = _boot_medians(d_s, n_boot, seed, f"{d_row['machine_id']}|{d_row['kernel']}|{d_row['k']}")
+        bf = _boot_medians(f_s, n_boot, seed, f"{f_row['machine_id']}|{f_row['kernel']}|{f_row['k']}")
+        faster = bd > bf
+        return float(faster.mean()), faster, "bootstrap"
+    q1d, q3d = float(d_row.get("time_q1_s", math.nan)), float(d_row.get("time_q3_s", math.nan))
+    q1f, q3f = float(f_row.get("time_q1_s", math.nan)), float(f_row.get("time_q3_s", math.nan))
+    if all(math.isfinite(v) for v in (q1d, q3d, q1f, q3f)):
+        score = 1.0 if q1d > q3f else 0.0 if q3d < q1f else 0.5
+        return score, None, "quartiles"
+    return (1.0 if float(d_row["time_s"]) > float(f_row["time_s"]) else 0.0), None, "medians"
+
+
+def _pair_row(group: Mapping[str, Any], d_rows: pd.DataFrame, f_rows: pd.DataFrame,
+              index: Mapping[tuple[str, ...], np.ndarray], alpha: float, n_boot: int,
+              seed: int) -> dict[str, Any] | None:
+    d = d_rows.set_index("k")
+    f = f_rows.set_index("k")
+    ks = sorted(set(d.index) & set(f.index))
+    if not ks:
+        return None
+    td = d.loc[ks, "time_s"].to_numpy(dtype=float)
+    tf = f.loc[ks, "time_s"].to_numpy(dtype=float)
+    b = bracket(ks, td, tf)
+    scores, reps, how = [], [], set()
+    n_samples: list[tuple[int, int]] = []
+    for k in ks:
+        dr, fr = d.loc[k].to_dict(), f.loc[k].to_dict()
+        dr["k"], fr["k"] = k, k
+        ds = row_samples(index, dr)
+        fs = row_samples(index, fr)
+        s, rep, h = _score(dr, fr, ds, fs, n_boot, seed)
+        scores.append(s)
+        reps.append(rep)
+        how.add(h)
+        n_samples.append((0 if ds is None else ds.size, 0 if fs is None else fs.size))
+    decided_by = "bootstrap" if how == {"bootstrap"} else "quartiles" if "medians" not in how else "medians"
+    # The verdict stands only when the samples separate the kernels at the bracket.
+    ties = []
+    for i in range(b.position, len(ks)):
+        if scores[i] < 1 - alpha:
+            ties.append(i)
+    if b.position > 0 and scores[b.position - 1] > alpha:
+        ties.append(b.position - 1)
+    verdict = "inconclusive" if ties else b.verdict
+    confidence = math.nan
+    if all(r is not None for r in reps):
+        pos_b = crossover_position(np.stack(reps, axis=1))
+        confidence = float(np.mean(pos_b == b.position))
+    if decided_by == "bootstrap":
+        nd, nf = min(x[0] for x in n_samples), min(x[1] for x in n_samples)
+        method = f"bootstrap of median ({n_boot} resamples, >={nd}+{nf} samples)"
+    elif decided_by == "quartiles":
+        method = "interquartile ranges (no raw samples)"
+    else:
+        method = "medians alone (no samples, no quartiles)"
+    shown = sorted(set(([b.position - 1] if b.position > 0 else [])
+                       + ([b.position] if b.position < len(ks) else [])))
+    probs = ", ".join(f"P(fft faster)={scores[i]:.2f} at k={_fmt_k(ks[i])}" for i in shown)
+    note = f"{method}: {probs}"
+    if ties:
+        tie_ks = ", ".join(_fmt_k(ks[i]) for i in sorted(set(ties)))
+        note = (f"inconclusive ({b.verdict} by medians): tie within noise at k={tie_ks} "
+                f"(alpha {alpha:g}); {note}")
+    dim, n = int(group["dim"]), int(group["n"])
+    return {
+        **{c: group[c] for c in GROUP_COLUMNS},
+        "direct_kernel": d_rows["kernel"].iloc[0], "fft_kernel": f_rows["kernel"].iloc[0],
+        "verdict": verdict, "k_star": b.k_star, "k_lo": b.k_lo, "k_hi": b.k_hi,
+        "speedup_at_kmax": float(td[-1] / tf[-1]),
+        # The chapter's rule of thumb (fft wins once k > log2 n) is a 1-D rule.
+        "log2_n": math.log2(n) if dim == 1 else math.nan,
+        "confidence": confidence, "decided_by": decided_by, "note": note,
+        "k_values": ",".join(_fmt_k(k) for k in ks),
+        "device": group["device"], "machine": group["machine"], "machine_id": group["machine_id"],
+    }
+
+
+def find_crossovers(df: pd.DataFrame, samples: pd.DataFrame | None = None, *,
+                    alpha: float = DEFAULT_ALPHA, n_boot: int = DEFAULT_BOOT, seed: int = 0) -> pd.DataFrame:
+    """The crossover table: one row per (direct, fft) pair and problem group.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Measurements (as from :func:`symbench.store.load` or
+        :func:`symbench.analysis.data.load_runs`). Only ``ok`` rows are used. Rows
+        without ``machine_id`` are taken to come from one machine.
+    samples : pandas.DataFrame, optional
+        Raw samples (``samples.csv``) of the same runs; without them the verdicts are
+        decided on the interquartile ranges and ``confidence`` is NaN.
+    alpha : float
+        A kernel is "faster" at a k of the bracket when the bootstrap puts it faster in
+        at least ``1 - alpha`` of the replicates; otherwise the row is ``inconclusive``.
+    n_boot : int
+        Bootstrap replicates (0: decide on quartiles, no confidence).
+    seed : int
+        Seed of the bootstrap; the table is reproducible for a given seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`CROSSOVER_COLUMNS` (SPEC's report columns first), sorted by
+        machine, op, group, dim, dtype, mode, batch, c_in, c_out, threads, n and pair.
+    """
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
+    data = ok_rows(dedupe(df))
+    data = data[data["method"].isin(["direct", "fft"])]
+    if "machine" not in data.columns:
+        data = data.assign(machine=data["machine_id"])
+    index = sample_index(samples) if n_boot > 0 else {}
+    rows: list[dict[str, Any]] = []
+    keys = ["machine_id", "machine", "device", *GROUP_COLUMNS]
+    for key, g in data.groupby(keys, sort=False, dropna=False):
+        group = dict(zip(keys, key))
+        by_kernel = {name: kr for name, kr in g.groupby("kernel", sort=False)}
+        for d_name, f_name in pairs_of(g[["kernel", "method"]].drop_duplicates()):
+            row = _pair_row(group, by_kernel[d_name], by_kernel[f_name], index, alpha, n_boot, seed)
+            if row is not None:
+                rows.append(row)
+    out = pd.DataFrame(rows, columns=list(CROSSOVER_COLUMNS))
+    if len(out):
+        for c in ("dim", "batch", "c_in", "c_out", "threads", "n"):
+            out[c] = out[c].astype("int64")
+        for c in ("k_star", "k_lo", "k_hi", "speedup_at_kmax", "log2_n", "confidence"):
+            out[c] = out[c].astype("float64")
+        out = out.sort_values(["machine_id", *GROUP_COLUMNS, "direct_kernel", "fft_kernel"],
+                              kind="stable").reset_index(drop=True)
+    return out
+

@@ -1,0 +1,149 @@
+"""``symbench report``, ``compare`` and ``plot``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from symbench.cli.app import app, console, write_text
+from symbench.errors import SymbenchError
+
+_SUFFIX_FORMATS = {".csv": "csv", ".md": "markdown", ".markdown": "markdown", ".tex": "latex", ".json": "json",
+                   ".txt": "table"}
+
+
+def _format(fmt: Optional[str], out: Optional[str], allowed: tuple[str, ...]) -> str:
+    """The output format: as given; else from --out's suffix; else table on a terminal, csv otherwise."""
+    if fmt is not None:
+        fmt = fmt.lower()
+        if fmt == "md":
+            fmt = "markdown"
+        if fmt not in allowed:
+            raise SymbenchError(f"unknown --format {fmt!r}; allowed: {', '.join(allowed)}")
+        return fmt
+    if out is not None:
+        guess = _SUFFIX_FORMATS.get(Path(out).suffix.lower())
+        if guess in allowed:
+            return guess
+    return "table" if sys.stdout.isatty() and out is None else ("csv" if "csv" in allowed else allowed[0])
+
+
+def _check_alpha(alpha: float, name: str = "--alpha") -> None:
+    if not 0 < alpha < 0.5:
+        raise SymbenchError(f"{name} {alpha:g} is out of range; allowed: 0 < alpha < 0.5 (e.g. 0.01)")
+
+
+@app.command("report")
+def report_cmd(
+    runs: Annotated[List[str], typer.Argument(help="Run directories or measurements CSVs (several runs and machines may be given).", metavar="RUN_DIR|CSV ...")],
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table, csv, markdown, latex or json (default: the suffix of --out; else table on a terminal, csv otherwise).")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Write the report to FILE instead of stdout.")] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Also write the figures to FILE (.png, .svg or .pdf).")] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="A crossover's bracket counts only when the bootstrap puts each side's winner ahead in at least 1-alpha of resamples; else inconclusive.")] = 0.05,
+    n_boot: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples of the raw samples (0: decide on quartiles).")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (the report is reproducible).")] = 0,
+) -> int:
+    """Crossover table (k* per direct/fft pair), cost models, and regret of auto kernels.
+
+    k* is the smallest measured k from which the fft kernel is faster at that k
+    and at every larger measured k; the bracket (k_lo, k_hi] are its measured
+    neighbours. Verdicts: crossover, fft_always, direct_always, inconclusive
+    (the raw samples cannot separate the kernels at the bracket).
+    """
+    from symbench.analysis.data import load_runs
+    from symbench.analysis.report import build_report
+    from symbench.render.report import FORMATS, render_report, report_rich
+
+    fmt_ = _format(fmt, out, FORMATS)
+    _check_alpha(alpha)
+    if n_boot < 0:
+        raise SymbenchError(f"--bootstrap {n_boot} must be 0 or more")
+    if plot is not None:
+        from symbench.render.plots import FORMATS as PLOT_FORMATS
+
+        if Path(plot).suffix.lower() not in PLOT_FORMATS:
+            raise SymbenchError(f"--plot {plot!r}: unknown figure format; allowed: {', '.join(PLOT_FORMATS)}")
+    loaded = load_runs(runs)
+    report = build_report(loaded, alpha=alpha, n_boot=n_boot, seed=seed)
+    for note in report.notes:
+        if note.startswith("nothing to pair") and fmt_ in ("csv", "json", "latex"):
+            print(f"symbench: {note}", file=sys.stderr)
+    if fmt_ == "table" and out is None and sys.stdout.isatty():
+        console().print(report_rich(report))
+    else:
+        write_text(render_report(report, fmt_), out)
+    if plot is not None:
+        from symbench.render.plots import write_plots
+
+        path = write_plots(loaded.df, report.crossovers, plot)
+        print(f"figures: {path}", file=sys.stderr if out is None else sys.stdout)
+    return 0
+
+
+@app.command("compare")
+def compare_cmd(
+    baseline: Annotated[str, typer.Argument(help="The baseline run directory (or measurements CSV).", metavar="BASELINE")],
+    new: Annotated[str, typer.Argument(help="The new run directory (or measurements CSV).", metavar="NEW")],
+    threshold: Annotated[float, typer.Option("--threshold", help="Relative change of the median that counts (0.10 = 10%).")] = 0.10,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the one-sided Mann-Whitney U test on the raw samples.")] = 0.01,
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table, markdown, csv or json (default: table on a terminal, markdown otherwise).")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Write the comparison to FILE instead of stdout.")] = None,
+) -> int:
+    """Compare a new run with a baseline; exit 1 on any regression (a CI gate).
+
+    A row is a regression when its median time grew by more than --threshold AND
+    a one-sided Mann-Whitney U test on the raw samples gives p < --alpha (or when
+    it was ok in the baseline and is now mismatch, error or timeout). Faster rows
+    are improvements by the same rule. Crossovers that moved by more than one grid
+    step are listed; different machines or library versions are warned about.
+    """
+    from symbench.analysis.compare import compare_runs
+    from symbench.analysis.data import load_runs
+    from symbench.render.compare import FORMATS, compare_rich, render_compare
+
+    if fmt is None and out is None and not sys.stdout.isatty():
+        fmt_ = "markdown"
+    else:
+        fmt_ = _format(fmt, out, FORMATS)
+    if not threshold > 0:
+        raise SymbenchError(f"--threshold {threshold:g} must be positive (e.g. 0.10 for 10%)")
+    if not 0 < alpha < 1:
+        raise SymbenchError(f"--alpha {alpha:g} is out of range; allowed: 0 < alpha < 1 (e.g. 0.01)")
+    base_runs = load_runs([baseline])
+    new_runs = load_runs([new])
+    cmp = compare_runs(base_runs, new_runs, threshold=threshold, alpha=alpha)
+    if fmt_ == "table" and out is None and sys.stdout.isatty():
+        console().print(compare_rich(cmp))
+    else:
+        write_text(render_compare(cmp, fmt_), out)
+        if fmt_ in ("csv", "json"):
+            for w in cmp.warnings:
+                print(f"symbench: warning: {w}", file=sys.stderr)
+    return 1 if cmp.regressions else 0
+
+
+@app.command("plot")
+def plot_cmd(
+    runs: Annotated[List[str], typer.Argument(help="Run directory (or several, or measurements CSVs).", metavar="RUN_DIR")],
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Figure file: .png, .svg or .pdf (default: RUN_DIR/figures.png).")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="all, time (time vs k per n), kstar (k* vs n) or winners (fastest kernel map).")] = "all",
+) -> int:
+    """Figures: time vs k (log-log, one panel per n, k* marked), k* vs n with the log2 n rule, winner map."""
+    from symbench.analysis.crossover import find_crossovers
+    from symbench.analysis.data import load_runs
+    from symbench.render.plots import FORMATS, KINDS, write_plots
+
+    if kind not in KINDS:
+        raise SymbenchError(f"unknown --kind {kind!r}; allowed: {', '.join(KINDS)}")
+    target = Path(out) if out is not None else Path(runs[0] if Path(runs[0]).is_dir() else Path(runs[0]).parent) / "figures.png"
+    if target.suffix.lower() not in FORMATS:
+        raise SymbenchError(f"--out {str(target)!r}: unknown figure format {target.suffix or '(none)'!r}; "
+                            f"allowed: {', '.join(FORMATS)}")
+    loaded = load_runs(runs)
+    cross = find_crossovers(loaded.df, loaded.samples)
+    path = write_plots(loaded.df, cross, target, kind)
+    print(path)
+    return 0
