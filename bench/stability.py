@@ -39,19 +39,26 @@ def bracket_of(row: pd.Series) -> tuple:
     return verdict, lo, hi
 
 
-def agreement(tables: Sequence[pd.DataFrame]) -> tuple[float, pd.DataFrame]:
-    """Share of cells (in every run) whose bracket is the same in all runs, and the cells that moved."""
-    keyed = []
+def agreement(tables: Sequence[pd.DataFrame]) -> tuple[float, pd.DataFrame, float]:
+    """Share of cells whose bracket is the same in all runs, the cells that moved, and the share
+    among the cells that every run decided (no ``inconclusive`` verdict: the bootstrap separated
+    the two kernels at the bracket in every run)."""
+    keyed, decided = [], []
     for t in tables:
         keyed.append({tuple(r[c] for c in CELL): bracket_of(r) for _, r in t.iterrows()})
+        decided.append({tuple(r[c] for c in CELL) for _, r in t.iterrows() if r["verdict"] != "inconclusive"})
     common = set(keyed[0]).intersection(*keyed[1:]) if keyed else set()
     moved = []
     for cell in sorted(common, key=str):
         brackets = [k[cell] for k in keyed]
         if len(set(brackets)) > 1:
-            moved.append({**dict(zip(CELL, cell)), "brackets": " / ".join(_fmt(b) for b in brackets)})
+            moved.append({**dict(zip(CELL, cell)), "brackets": " / ".join(_fmt(b) for b in brackets),
+                          "inconclusive": sum(cell not in d for d in decided)})
     share = 1 - len(moved) / len(common) if common else float("nan")
-    return share, pd.DataFrame(moved)
+    sure = common.intersection(*decided) if decided else set()
+    sure_moved = sum(1 for m in moved if tuple(m[c] for c in CELL) in sure)
+    sure_share = 1 - sure_moved / len(sure) if sure else float("nan")
+    return share, pd.DataFrame(moved), sure_share
 
 
 def _fmt(b: tuple) -> str:
@@ -89,16 +96,18 @@ def main(argv: list[str] | None = None) -> int:
         tables.append(find_crossovers(load(run), load_samples(run)))
         lines.append(f"- run {i}: {result.elapsed_s:.0f} s, {len(tables[-1])} (pair, n) cells, "
                      f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
-    share, moved = agreement(tables)
+    share, moved, sure_share = agreement(tables)
     cells = len(tables[0]) if tables else 0
     text = [f"# k* stability: {args.runs} consecutive runs of `{args.config}`", "", *lines, "",
             f"**{share * 100:.0f}%** of {cells} (pair, n) cells put k* in the same bracket in every run "
-            f"(goal: >= 90%).", ""]
+            f"(goal: >= 90%); {sure_share * 100:.0f}% of the cells that no run called inconclusive.", ""]
     if len(moved):
-        text += ["Cells that moved:", "", "| pair | problem | brackets (run 1 / 2 / ...) |", "|---|---|---|"]
+        text += ["Cells that moved (runs that called the cell inconclusive: the two kernels tie within "
+                 "noise at the bracket):", "",
+                 "| pair | problem | brackets (run 1 / 2 / ...) | inconclusive in |", "|---|---|---|---|"]
         for _, r in moved.iterrows():
             text.append(f"| {r['direct_kernel']} vs {r['fft_kernel']} | {r['dim']}-D {r['dtype']} {r['mode']} "
-                        f"n={r['n']} | {r['brackets']} |")
+                        f"n={r['n']} | {r['brackets']} | {r['inconclusive']} of {len(tables)} |")
     body = "\n".join(text) + "\n"
     (out / "stability.md").write_text(body)
     print(body)

@@ -103,7 +103,8 @@ def test_stability_counts_cells_whose_bracket_moved():
                 (4096, "direct", "fft-scipy", "crossover", 33, 65), (8192, "direct", "fft-scipy", "direct_always", 513, nan)])
     b = _cross([(1024, "direct", "fft-scipy", "inconclusive", 17, 33), (2048, "direct", "fft-scipy", "fft_always", nan, 3),
                 (4096, "direct", "fft-scipy", "crossover", 65, 129), (8192, "direct", "fft-scipy", "direct_always", 513, nan)])
-    share, moved = stability.agreement([a, a, b])
+    share, moved, sure = stability.agreement([a, a, b])
     assert share == pytest.approx(0.75)  # an inconclusive row with the same bracket counts as agreeing
     assert list(moved["n"]) == [4096]
     assert moved.iloc[0]["brackets"] == "(33, 65] / (33, 65] / (65, 129]"
+    assert sure == pytest.approx(2 / 3)  # n=1024 is inconclusive in run 3: not among the sure cells
