@@ -86,7 +86,7 @@ def test_choose_length_measures_once_and_remembers(fresh_lengths, monkeypatch):
 
     def fake_time(length, real, double):
         timed.append(length)
-        return {1029: 3.0, 1050: 1.0, 1056: 1.5, 1078: 2.0, 1080: 1.2}[length]
+        return {1029: 3.0, 1050: 1.0, 1056: 1.5, 1078: 2.0, 1080: 1.2}[length]  # 1050: > 10% faster
 
     monkeypatch.setattr(fftw, "_time_length", fake_time)
     assert fftw.choose_length(1026, real=True, double=False) == 1050
@@ -104,10 +104,15 @@ def test_choose_length_measures_once_and_remembers(fresh_lengths, monkeypatch):
     assert len(timed) == 10
 
 
+def test_the_five_smooth_length_stays_unless_another_is_clearly_faster(fresh_lengths, monkeypatch):
+    monkeypatch.setattr(fftw, "_time_length", lambda length, real, double: 0.95 if length == 1050 else 1.0)
+    assert fftw.choose_length(1026, real=True, double=False) == 1080
+
+
 def test_a_damaged_length_cache_is_ignored(fresh_lengths, monkeypatch):
     fresh_lengths.mkdir(parents=True, exist_ok=True)
     fftw.lengths_path().write_text("{not json")
-    monkeypatch.setattr(fftw, "_time_length", lambda length, real, double: float(length))
+    monkeypatch.setattr(fftw, "_time_length", lambda length, real, double: 1.0 if length == 1029 else 2.0)
     assert fftw.choose_length(1026, real=True, double=True) == 1029
 
 

@@ -12,8 +12,9 @@ in the frequency domain and transforms back. What makes it fast:
   only ``n``. Among the 5-, 7- and 11-smooth lengths at or above that
   minimum, the fastest is *measured* (batched 1-D transforms with an
   ``FFTW_ESTIMATE`` plan) the first time a length is needed and remembered in
-  the user cache directory: ``pyfftw.next_fast_len`` alone can pick lengths
-  such as 1029 = 3 * 7**3 that run 3x slower than 1080.
+  the user cache directory (the 5-smooth one is kept unless another is 10%
+  faster): ``pyfftw.next_fast_len`` alone can pick lengths such as
+  1029 = 3 * 7**3 that run 3x slower than 1080.
 * **Batches.** One plan transforms every signal of the batch and channels,
   one every filter, one every output.
 * **Pruned filter transforms (2-D).** A filter has ``k`` non-zero rows of
@@ -149,6 +150,9 @@ def min_lengths(sx: tuple[int, ...], sh: tuple[int, ...], mode: str) -> tuple[in
     return tuple(out)
 
 
+#: Another length replaces the 5-smooth one only when it is at least 10% faster.
+LENGTH_MARGIN = 0.9
+
 _LENGTH_LOCK = threading.Lock()
 _lengths: dict[str, int] | None = None
 
@@ -216,7 +220,12 @@ def choose_length(n: int, real: bool, double: bool) -> int:
         if key in lengths and lengths[key] >= n:
             return lengths[key]
         times = {c: _time_length(c, real, double) for c in cands}
+        five = cands[-1]
         best = min(cands, key=lambda c: (times[c], c))
+        # The 5-smooth length unless another is clearly faster: timings are noisy, and
+        # lengths with factors 7 and 11 take FFTW_MEASURE much longer to plan.
+        if times[best] > LENGTH_MARGIN * times[five]:
+            best = five
         lengths[key] = best
         _save_lengths(lengths)
         return best
