@@ -15,11 +15,15 @@ in the frequency domain and transforms back. What makes it fast:
   the user cache directory (the 5-smooth one is kept unless another is 10%
   faster): ``pyfftw.next_fast_len`` alone can pick lengths such as
   1029 = 3 * 7**3 that run 3x slower than 1080.
-* **Batches.** One plan transforms every signal of the batch and channels,
-  one every filter, one every output.
-* **Pruned filter transforms (2-D).** A filter has ``k`` non-zero rows of
-  ``N``: its row transforms run on those ``k`` rows only, then the column
-  transforms on the result, instead of a full 2-D transform of mostly zeros.
+* **Batches.** One plan transforms every signal of the batch and channels
+  together with every filter (with threads, FFTW can split them), one every
+  output.
+* **Pruned filter transforms (2-D, small planes).** A filter has ``k``
+  non-zero rows of ``N``: its row transforms run on those ``k`` rows only,
+  then the column transforms on the result, instead of a full 2-D transform
+  of mostly zeros. Separate passes lose to FFTW's own 2-D plan once a plane
+  outgrows the cache, so this is for planes up to 1 MiB (the many small
+  filters of a CNN layer) only.
 * **Channels.** The multiply-accumulate over input channels (Mathieu et al.,
   2013) is one small matrix product per frequency, ``(B, C_in) @ (C_in,
   C_out)``, with each filter spectrum reused across the batch; frequencies
@@ -149,6 +153,9 @@ def min_lengths(sx: tuple[int, ...], sh: tuple[int, ...], mode: str) -> tuple[in
         out.append(max(window.stop, full - window.start, n, k))
     return tuple(out)
 
+
+#: Largest 2-D filter spectrum (bytes) whose transform is pruned to the filter's non-zero rows.
+PRUNE_MAX_PLANE_BYTES = 1 << 20
 
 #: Another length replaces the 5-smooth one only when it is at least 10% faster.
 LENGTH_MARGIN = 0.9
@@ -345,29 +352,37 @@ class _Plan:
             extra = ("FFTW_DESTROY_INPUT",) if inverse else ()
             return pyfftw.FFTW(a, b, axes=ax, direction=direction, flags=flags + extra, threads=threads)
 
-        # Real (or complex) padded operands and the output, and their spectra.
-        self.xb = pyfftw.zeros_aligned((B * ci, *shape), dtype=dtype)
-        self.hb = pyfftw.zeros_aligned((co * ci, *shape), dtype=dtype)
+        # Real (or complex) padded operands and the output, and their spectra. Signals and
+        # filters share one buffer (signals first) so that one plan can transform both.
+        nx, nh = B * ci, co * ci
+        self.ab = pyfftw.zeros_aligned((nx + nh, *shape), dtype=dtype)
+        self.xb, self.hb = self.ab[:nx], self.ab[nx:]
         self.yb = pyfftw.empty_aligned((B * co, *shape), dtype=dtype)
-        X = pyfftw.empty_aligned((B, ci, *spec), dtype=cdtype)
-        H = pyfftw.empty_aligned((co, ci, *spec), dtype=cdtype)
+        AB = pyfftw.empty_aligned((nx + nh, *spec), dtype=cdtype)
+        X = AB[:nx].reshape(B, ci, *spec)
+        H = AB[nx:].reshape(co, ci, *spec)
         Y = pyfftw.empty_aligned((B, co, *spec), dtype=cdtype)
-        fx = fftw(self.xb, X.reshape(B * ci, *spec), axes)
         fi = fftw(Y.reshape(B * co, *spec), self.yb, axes, inverse=True)
-        prune = nd == 2 and sh[0] < shape[0]
+        # A 2-D filter has k0 non-zero rows of N0: transform those rows only, then the
+        # columns. Separate row and column passes lose to FFTW's own 2-D plan once a plane
+        # outgrows the cache, so prune small planes (the many filters of a layer) only.
+        plane_bytes = math.prod(spec) * np.dtype(cdtype).itemsize
+        prune = nd == 2 and sh[0] < shape[0] and plane_bytes <= PRUNE_MAX_PLANE_BYTES
         if prune:
-            # Row transforms of the filter's k0 non-zero rows only, then the column transforms.
-            self.hr = pyfftw.zeros_aligned((co * ci, shape[0], spec[-1]), dtype=cdtype)
+            fx = fftw(self.xb, X.reshape(nx, *spec), axes)
+            self.hr = pyfftw.zeros_aligned((nh, shape[0], spec[-1]), dtype=cdtype)
             k0 = sh[0]
             fh_rows = fftw(self.hb[:, :k0, :], self.hr[:, :k0, :], (2,))
-            fh_cols = fftw(self.hr, H.reshape(co * ci, *spec), (1,))
-            rows_exec, cols_exec = fh_rows.execute, fh_cols.execute
+            fh_cols = fftw(self.hr, H.reshape(nh, *spec), (1,))
+            x_exec, rows_exec, cols_exec = fx.execute, fh_rows.execute, fh_cols.execute
 
-            def fh() -> None:
+            def forward() -> None:
+                x_exec()
                 rows_exec()
                 cols_exec()
         else:
-            fh = fftw(self.hb, H.reshape(co * ci, *spec), axes).execute
+            # One plan over signals and filters: with threads, FFTW can split the pair.
+            forward = fftw(self.ab, AB, axes).execute
         # Planning with FFTW_MEASURE scribbles over the buffers: zero the padding again.
         self.xb[...] = 0
         self.hb[...] = 0
@@ -393,7 +408,7 @@ class _Plan:
                 sl = lead + (r,)
                 macs.append(lambda a=X[sl], b=H[sl], c=Y[sl]: np.multiply(a, b, out=c))
         copy_fns = [lambda d=d, s_=s_: np.copyto(d, s_) for d, s_ in copies]
-        fx_exec, fi_exec = fx.execute, fi.execute
+        fi_exec = fi.execute
         self.pool = None
         if parts > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -420,8 +435,7 @@ class _Plan:
         def call() -> None:
             copy_in()
             np.multiply(h, scale, out=h_in)
-            fx_exec()
-            fh()
+            forward()
             mac()
             fi_exec()
 
