@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 import numpy as np
 
 from symbench import interrupt
+from symbench.allocator import steady_heap
 from symbench.config import SweepConfig
 from symbench.environment import available_memory, collect
 from symbench.errors import ConfigError, KernelError
@@ -248,7 +249,7 @@ def _meta(config: SweepConfig, run_id: str, command: Sequence[str] | None,
         "started": utcnow(),
         "command": list(command) if command is not None else list(sys.argv),
         "config": config.to_dict(),
-        "environment": collect(planner=config.planner, devices=gpu),
+        "environment": {**collect(planner=config.planner, devices=gpu), "allocator": steady_heap()},
         "timer": timer_overhead(calls=20_000),
         "kernels": {name: k.info() for name, k in kernels.items()},
     }
@@ -291,6 +292,7 @@ def run_sweep(
     """
     progress = progress or _NoProgress()
     t_start = time.perf_counter()
+    steady_heap()  # timings must not depend on what the process freed before (symbench.allocator)
     if resume is not None:
         writer = RunWriter.reopen(resume)
         config = SweepConfig.from_dict(writer.meta["config"])

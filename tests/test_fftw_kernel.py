@@ -205,3 +205,60 @@ def test_repeated_calls_and_close():
     np.testing.assert_array_equal(prepared.result(), first)
     prepared.close()
     prepared.close()  # twice is harmless
+
+
+# -- wrapped 1-D lengths ---------------------------------------------------------------------
+
+def test_wrapped_length_candidates():
+    assert fftw.wrapped_length((262144,), (63,), (262206,)) == 262144
+    assert fftw.wrapped_length((1000,), (7,), (1006,)) == 1000  # 1000 = 2**3 * 5**3
+    assert fftw.wrapped_length((1000,), (7,), (1000,)) is None  # valid: nothing to gain
+    assert fftw.wrapped_length((5,), (12,), (16,)) == 12
+    assert fftw.wrapped_length((64, 64), (3, 3), (66, 66)) is None  # 1-D only
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex128"])
+@pytest.mark.parametrize("x_shape,h_shape", [((1, 1, 64), (1, 1, 9)), ((2, 3, 100), (4, 3, 31)),
+                                             ((1, 1, 9), (1, 1, 16)), ((1, 1, 128), (1, 1, 128))])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_wrapped_plans_are_exact(x_shape, h_shape, dtype, threads):
+    x, h = _inputs(x_shape, h_shape, dtype, seed=sum(x_shape))
+    n, k = x_shape[-1], h_shape[-1]
+    for mode in MODES:
+        mins = fftw.min_lengths((n,), (k,), mode)
+        wrapped = fftw.wrapped_length((n,), (k,), mins)
+        if wrapped is None:
+            continue
+        problem = Problem(dim=1, n=n, k=k, batch=x_shape[0], c_in=x_shape[1], c_out=h_shape[0], dtype=dtype,
+                          mode=mode, threads=threads)
+        plan = fftw._Plan(problem, x, h, KernelOptions(planner="estimate"), wrapped)
+        assert plan.notes["wrapped_outputs"] == n + k - 1 - wrapped > 0
+        for _ in range(2):  # the buffers are reused: a second call must give the same
+            plan.call()
+            y = plan.result()
+            ref = conv_reference(x, h, mode)
+            tol = tolerance_for(dtype, x_shape[1] * k, n + k - 1)
+            assert rel_err(y, ref) <= tol, (mode, rel_err(y, ref))
+        plan.close()
+
+
+def test_build_times_both_lengths_and_remembers(fresh_lengths, monkeypatch):
+    problem = Problem(dim=1, n=1000, k=7, mode="full")
+    x, h = _inputs((1, 1, 1000), (1, 1, 7), "float64")
+    times = iter([1.0, 0.5])  # exact, then wrapped: the wrapped one is faster
+    monkeypatch.setattr(fftw, "_call_time", lambda call, budget=0.05: next(times))
+    plan = fftw.build(problem, x, h, KernelOptions(planner="estimate"))
+    assert plan.notes["fft_shape"] == (1000,) and plan.notes["wrapped_outputs"] == 6
+    plan.close()
+    # Remembered: no timing the second time (the iterator is exhausted).
+    plan = fftw.build(problem, x, h, KernelOptions(planner="estimate"))
+    assert plan.notes["fft_shape"] == (1000,)
+    plan.close()
+    # Not faster by 10%: the exact length stays.
+    other = Problem(dim=1, n=1000, k=9, mode="full")
+    x, h = _inputs((1, 1, 1000), (1, 1, 9), "float64")
+    times = iter([1.0, 0.95])
+    monkeypatch.setattr(fftw, "_call_time", lambda call, budget=0.05: next(times))
+    plan = fftw.build(other, x, h, KernelOptions(planner="estimate"))
+    assert plan.notes["wrapped_outputs"] == 0 and plan.notes["fft_shape"][0] >= 1008
+    plan.close()
