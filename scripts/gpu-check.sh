@@ -4,10 +4,12 @@
 #   scripts/gpu-check.sh OUTDIR        (or: make gpu-check GPU_OUT=OUTDIR)
 #
 # 1. checks that CuPy sees a GPU (exit 1 if not),
-# 2. `symbench verify` on the GPU kernels (exit 1 if a check fails),
+# 2. `symbench verify` on the four GPU kernels, conv and group (exit 1 if a check fails or
+#    a kernel got no check),
 # 3. the sweep of configs/gpu.toml into OUTDIR/run,
 # 4. the report and the plot of that run, when this symbench has those commands.
-# OUTDIR also gets info.json, kernels.json, verify.txt and gpu-check.log.
+# OUTDIR also gets info.json, kernels.json, verify.json (every check), verify.txt (a summary)
+# and gpu-check.log.
 #
 # It never installs or reinstalls anything: symbench runs from this checkout
 # (PYTHONPATH) with the Python given by $PYTHON (default python3), whose CuPy
@@ -74,12 +76,15 @@ sys.exit(1 if bad or not any(r["device"] == "gpu" for r in rows.values()) else 0
 PY
 
 step "verify (GPU kernels)"
-"${SB[@]}" verify --kernel '*-cupy' > "$OUT/verify.txt" 2>&1
+# Every GPU kernel ('*-cupy': direct-cupy, fft-cupy, gconv-direct-cupy, gconv-fft-cupy) against
+# the float64 reference; the group kernels also for equivariance under every element of p4/p4m.
+"${SB[@]}" verify --kernel '*-cupy' --json > "$OUT/verify.json" 2> "$OUT/verify.err"
 rc=$?
-tail -n 3 "$OUT/verify.txt"
-if [ $rc -ne 0 ]; then
-    grep '^FAIL' "$OUT/verify.txt" | head -n 20
-    die "symbench verify failed (exit $rc); see $OUT/verify.txt"
+"$PY" "$ROOT/scripts/gpu_verify_summary.py" "$OUT/verify.json" "$OUT/verify.txt"
+vrc=$?
+if [ $rc -ne 0 ] || [ $vrc -ne 0 ]; then
+    cat "$OUT/verify.err" >&2
+    die "symbench verify: a check failed or a GPU kernel went unchecked (verify exit $rc); see $OUT/verify.txt and $OUT/verify.json"
 fi
 
 step "sweep $CONFIG"

@@ -4,6 +4,8 @@ Public API
 ----------
 convolve(x, h, mode="full", kernel=None)
     ``scipy.signal.convolve`` semantics, dispatched to the fastest kernel.
+gconv(x, w, group="p4", mode="valid", kernel=None)
+    A p4/p4m lifting or group-convolution layer (Cohen & Welling 2016).
 load(path)
     A run's measurements as a pandas DataFrame.
 SymbenchError
@@ -24,6 +26,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "convolve": "symbench.api",
+    "gconv": "symbench.api",
     "load": "symbench.store",
 }
 

@@ -324,18 +324,46 @@ def conv_reference(x: np.ndarray, h: np.ndarray, mode: str) -> np.ndarray:
     B, ci = x.shape[:2]
     co = h.shape[0]
     sx, sh = x.shape[2:], h.shape[2:]
-    out = np.zeros((B, co, *conv_out_shape(sx, sh, mode)), dtype=wide)
     if ci * co == 1:
+        out = np.zeros((B, co, *conv_out_shape(sx, sh, mode)), dtype=wide)
         for b in range(B):
             out[b, 0] = scipy.signal.convolve(x[b, 0], h[0, 0], mode=mode)
         return out
-    # With channels, one broadcast FFT convolution per batch item keeps memory at
-    # C_out * C_in full outputs; float64 FFT error (~1e-15 of the peak) is far
-    # below every tolerance we check against.
+    return channel_fft_conv(x, h, mode)
+
+
+def channel_fft_conv(x: np.ndarray, h: np.ndarray, mode: str, block_bytes: int = 2**28) -> np.ndarray:
+    """``y[b, o] = sum_i conv(x[b, i], h[o, i])`` by FFT, summing channels in frequency.
+
+    Each signal and filter is transformed once and only the ``B * C_out``
+    outputs are transformed back (not ``B * C_out * C_in`` products); filters
+    go in blocks of output channels so the spectra stay within
+    ``block_bytes``. In double precision the error is ~1e-15 of the peak, far
+    below every tolerance checked against it.
+    """
+    import scipy.fft
+
+    wide = np.complex128 if (np.iscomplexobj(x) or np.iscomplexobj(h)) else np.float64
+    real = wide is np.float64
+    x = np.asarray(x, dtype=wide)
+    h = np.asarray(h, dtype=wide)
+    B, ci = x.shape[:2]
+    co = h.shape[0]
+    sx, sh = x.shape[2:], h.shape[2:]
+    keep = crop_slices(sx, sh, mode)
+    shape = tuple(scipy.fft.next_fast_len(a + b - 1, real=real) for a, b in zip(sx, sh))
     axes = tuple(range(2, 2 + len(sx)))
-    for b in range(B):
-        full = scipy.signal.fftconvolve(x[b][None], h, axes=axes)  # (C_out, C_in, *full)
-        out[b] = crop_full(full.sum(axis=1), sx, sh, mode)
+    fwd, inv = (scipy.fft.rfftn, scipy.fft.irfftn) if real else (scipy.fft.fftn, scipy.fft.ifftn)
+    X = fwd(x, shape, axes=axes)
+    spec = X.shape[2:]
+    Xf = X.reshape(B, ci, -1).transpose(2, 0, 1)  # frequency-major: (F, B, C_in)
+    out = np.empty((B, co, *conv_out_shape(sx, sh, mode)), dtype=wide)
+    block = max(1, block_bytes // (16 * ci * Xf.shape[0]))
+    for o0 in range(0, co, block):
+        hb = h[o0:o0 + block]
+        Hf = fwd(hb, shape, axes=axes).reshape(len(hb), ci, -1).transpose(2, 1, 0)  # (F, C_in, ob)
+        Y = np.matmul(Xf, Hf).transpose(1, 2, 0).reshape(B, len(hb), *spec)
+        out[:, o0:o0 + block] = inv(Y, shape, axes=axes)[(slice(None), slice(None), *keep)]
     return out
 
 

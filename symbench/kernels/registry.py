@@ -27,6 +27,8 @@ BUILTIN_MODULES = (
     "symbench.kernels.fftw",
     "symbench.kernels.auto",
     "symbench.kernels.cupy_conv",
+    "symbench.kernels.gconv",
+    "symbench.kernels.cupy_gconv",
 )
 
 _REGISTRY: dict[str, Kernel] | None = None
