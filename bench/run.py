@@ -15,6 +15,7 @@ measured in the same process, just before and just after it. The report
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     samples = load_samples(run_dir)
     crossovers = find_crossovers(df, samples)
     text = report.render(df, facts, crossovers)
+    (out / "facts.json").write_text(json.dumps(facts, indent=1, default=str))  # to re-render later
     (out / "report.md").write_text(text)
     print(text)
     print(f"{result.counts} in {result.elapsed_s:.0f} s; report: {out / 'report.md'}")
