@@ -305,8 +305,10 @@ class FFTW(Kernel):
     library = "pyFFTW"
     requires = ("pyfftw",)
     description = ("pyFFTW: planned FFTW (real-to-complex for real data) at measured fast lengths of the "
-                   "shortest exact circular convolution, batched plans over signals and filters, pruned "
-                   "2-D filter transforms, channels summed in frequency; both operands transformed every call.")
+                   "shortest exact circular convolution (in 1-D also a shorter one whose few wrapped outputs "
+                   "are computed directly, when timed faster), batched plans over signals and filters, pruned "
+                   "transforms of small 2-D filters, channels summed in frequency; both operands transformed "
+                   "every call.")
 
     def memory_bytes(self, problem: Problem) -> int:
         item = 8 if problem.dtype in ("float64", "complex128") else 4
