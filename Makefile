@@ -7,7 +7,7 @@ RUN    ?= results/$(shell date +%Y%m%d-%H%M%S)
 RUN    := $(RUN)
 CONFIG ?= configs/default.toml
 
-.PHONY: sweep test install dev clean gpu-check regret adaptive-bench
+.PHONY: sweep test install dev clean gpu-check bench bench-stability regret adaptive-bench
 
 # The venv is rebuilt when pyproject.toml changes.
 $(BIN)/symbench: pyproject.toml
@@ -33,6 +33,19 @@ sweep: install
 ## test: install the test dependencies and run the whole suite (no GPU needed)
 test: dev
 	$(BIN)/python -m pytest -q -n 2 --timeout 600
+
+## bench: the fast-kernel comparisons (bench/bench.toml) through symbench's sweep, GEMM measured
+## in the same process; writes $(BENCH_OUT)/report.md (Markdown tables of ratios, GFLOP/s, % of GEMM)
+BENCH_OUT ?= results/bench-$(shell date +%Y%m%d-%H%M%S)
+BENCH_OUT := $(BENCH_OUT)
+bench: install
+	$(BIN)/python bench/run.py --out $(BENCH_OUT)
+
+## bench-stability: three consecutive runs of $(CONFIG); share of (pair, n) cells whose k* bracket agrees
+STABILITY_OUT ?= results/stability-$(shell date +%Y%m%d-%H%M%S)
+STABILITY_OUT := $(STABILITY_OUT)
+bench-stability: install
+	$(BIN)/python bench/stability.py --config $(CONFIG) --runs 3 --out $(STABILITY_OUT)
 
 ## gpu-check: on an NVIDIA GPU machine with CuPy already installed (nothing is installed):
 ## verify the GPU kernels, sweep configs/gpu.toml, report and plot into $(GPU_OUT)

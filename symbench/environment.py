@@ -90,7 +90,7 @@ def library_versions() -> dict[str, str | None]:
 def thread_settings() -> dict[str, Any]:
     """BLAS/OpenMP pools as threadpoolctl sees them, and the thread variables set."""
     out: dict[str, Any] = {"env": {k: os.environ[k] for k in sorted(os.environ)
-                                   if k.endswith("_NUM_THREADS") or k in ("OMP_PROC_BIND", "OMP_PLACES")}}
+                                   if k.endswith("_NUM_THREADS") or k in ("OMP_PROC_BIND", "OMP_PLACES", "OMP_WAIT_POLICY")}}
     try:
         from threadpoolctl import threadpool_info
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 import numpy as np
 
 from symbench import interrupt
+from symbench.allocator import steady_heap
 from symbench.config import SweepConfig
 from symbench.environment import available_memory, collect
 from symbench.errors import ConfigError, KernelError
@@ -31,7 +32,7 @@ from symbench.kernels.base import Kernel, KernelOptions, thread_limits
 from symbench.kernels.registry import all_kernels, resolve
 from symbench.problem import KEY_FIELDS, Problem, make_inputs, reference, rel_err
 from symbench.store import RunWriter, SymbenchWarning, _fmt, new_run_id, utcnow
-from symbench.timing import Clock, PerfCounterClock, measure, timer_overhead
+from symbench.timing import Clock, PerfCounterClock, TimingResult, measure, timer_overhead
 
 #: Share of the available RAM a problem may plan to use.
 MEMORY_FRACTION = 0.8
@@ -161,8 +162,24 @@ class Measurer:
             return row, []
         prepared = None
         try:
-            t0 = time.perf_counter()
-            prepared = kernel.prepare(problem, x, h, self.options)
+            prepared, clock = self.setup(kernel, problem, x, h, y_ref, row)
+            timing = measure(prepared.call, clock, min_time=self.config.min_time,
+                             repeat=repeat or self.config.repeat, max_call=self.config.max_call, warmup=0)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a kernel failure is a row, and the sweep goes on
+            return self.error_row(row, exc), []
+        finally:
+            if prepared is not None:
+                _close(prepared)
+        return row, self.finish(row, kernel, problem, timing, source)
+
+    def setup(self, kernel: Kernel, problem: Problem, x: np.ndarray, h: np.ndarray, y_ref: np.ndarray,
+              row: dict[str, Any]) -> tuple[Any, Clock]:
+        """Prepare and warm up (``setup_s``), verify (``rel_err``, status); returns the prepared kernel and its clock."""
+        t0 = time.perf_counter()
+        prepared = kernel.prepare(problem, x, h, self.options)
+        try:
             prepared.call()  # warm-up: first-call costs (compilation, page faults) go to setup_s
             row["setup_s"] = time.perf_counter() - t0
             y = prepared.result()
@@ -174,23 +191,22 @@ class Measurer:
                 row["status"] = "mismatch"
                 row["message"] = (f"rel_err {err:.3g} > tolerance {tol:.3g}"
                                   if math.isfinite(err) else f"wrong shape or non-finite output {np.shape(y)}")
-            clock = self.clock or prepared.clock or PerfCounterClock()
-            timing = measure(prepared.call, clock, min_time=self.config.min_time,
-                             repeat=repeat or self.config.repeat, max_call=self.config.max_call, warmup=0)
             if prepared.notes:
                 row["setup_notes"] = json.dumps(prepared.notes, default=str, separators=(",", ":"))
-        except (KeyboardInterrupt, SystemExit):
+        except BaseException:
+            _close(prepared)
             raise
-        except Exception as exc:  # a kernel failure is a row, and the sweep goes on
-            row["status"] = "error"
-            row["message"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
-            return row, []
-        finally:
-            if prepared is not None:
-                try:
-                    prepared.close()
-                except Exception:
-                    pass
+        return prepared, self.clock or prepared.clock or PerfCounterClock()
+
+    @staticmethod
+    def error_row(row: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+        row["status"] = "error"
+        row["message"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+        return row
+
+    def finish(self, row: dict[str, Any], kernel: Kernel, problem: Problem, timing: TimingResult,
+               source: str = "grid") -> list[dict[str, Any]]:
+        """Fill ``row``'s statistics from ``timing``; returns its rows of ``samples.csv``."""
         m = timing.measurement
         if timing.over_max_call:
             self.cut[(kernel.name, _series(problem))] = (problem.k, timing.single_call_s)
@@ -208,7 +224,14 @@ class Measurer:
                  "host_time_s": m.host_samples[i] if m.host_samples else None}
             s.update(problem.as_dict())
             samples.append(s)
-        return row, samples
+        return samples
+
+
+def _close(prepared: Any) -> None:
+    try:
+        prepared.close()
+    except Exception:
+        pass
 
 
 def _series(problem: Problem) -> tuple:
@@ -227,7 +250,7 @@ def _meta(config: SweepConfig, run_id: str, command: Sequence[str] | None,
         "started": utcnow(),
         "command": list(command) if command is not None else list(sys.argv),
         "config": config.to_dict(),
-        "environment": collect(planner=config.planner, devices=gpu),
+        "environment": {**collect(planner=config.planner, devices=gpu), "allocator": steady_heap()},
         "timer": timer_overhead(calls=20_000),
         "kernels": {name: k.info() for name, k in kernels.items()},
     }
@@ -270,6 +293,7 @@ def run_sweep(
     """
     progress = progress or _NoProgress()
     t_start = time.perf_counter()
+    steady_heap()  # timings must not depend on what the process freed before (symbench.allocator)
     if resume is not None:
         writer = RunWriter.reopen(resume)
         config = SweepConfig.from_dict(writer.meta["config"])
@@ -324,11 +348,30 @@ def run_sweep(
     return result
 
 
+#: Whether the CPU kernels of a problem take their samples in turns (see :mod:`symbench.interleave`).
+INTERLEAVE = True
+
+
 def measure_problem(measurer: Measurer, writer: RunWriter, problem: Problem, kernels: Sequence[Kernel],
                     result: SweepResult, progress: Progress, source: str = "grid") -> None:
-    """Measure ``kernels`` on one problem, appending each row as it is done."""
+    """Measure ``kernels`` on one problem, appending each row as it is done.
+
+    With :data:`INTERLEAVE` (and several CPU kernels whose buffers fit in memory
+    together), the kernels take their samples in turns, so that a change of
+    machine load hits all of them alike; their rows are then written together.
+    """
     inputs = None
     with thread_limits(problem.threads):
+        from symbench import interleave
+
+        if INTERLEAVE and interleave.applies(measurer, problem, kernels):
+            inputs = problem_inputs(problem, measurer.config.seed)
+            for row, samples in interleave.measure_interleaved(measurer, problem, kernels, inputs, source):
+                with interrupt.critical():
+                    writer.append(row, samples)
+                result.counts[row["status"]] = result.counts.get(row["status"], 0) + 1
+                progress.advance(f"{row['kernel']} {problem.label()}")
+            return
         for kernel in kernels:
             if measurer.precheck(kernel, problem) is None and inputs is None:
                 inputs = problem_inputs(problem, measurer.config.seed)

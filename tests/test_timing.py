@@ -116,6 +116,8 @@ def test_real_clock_sanity():
     assert 0 < clock.resolution_s < 1e-3
     info = timer_overhead(clock, calls=1000)
     assert 0 <= info["overhead_per_call_s"] < 1e-3
+    assert 0 < info["measured_resolution_s"] < 1e-3
+    assert "measured_resolution_s" not in timer_overhead(FakeClock(1e-6), calls=10)
     res = measure(lambda: sum(range(100)), clock, min_time=1e-3, repeat=3)
     assert all(s > 0 for s in res.measurement.samples)
     assert res.measurement.loops * res.measurement.median > 1e-4

@@ -36,10 +36,12 @@ def kernels_cmd(
 def info_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> int:
-    """Machine and library facts, as a run records them in run.json."""
+    """Machine and library facts, as a run records them in run.json (timer overhead included)."""
     from symbench.environment import collect
+    from symbench.timing import timer_overhead
 
     facts = collect(devices=True)
+    facts["timer"] = timer_overhead(calls=20_000)
     if as_json:
         print_json(facts)
         return 0

@@ -1,0 +1,119 @@
+"""``make bench-stability``: do consecutive sweeps put k* in the same bracket?
+
+Usage::
+
+    python bench/stability.py [--config configs/default.toml] [--runs 3] [--out results/stability-...]
+
+Runs the sweep ``--runs`` times in a row (``symbench.runner.run_sweep``), finds
+the crossovers of each run (``symbench.analysis.crossover.find_crossovers``) and
+counts, for every (direct, fft) pair and problem group (n included), whether
+all runs agree on the bracket ``(k_lo, k_hi]`` and the verdict. Writes
+``stability.md`` (also printed) with the share and every cell that moved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+CELL = ["op", "group", "dim", "dtype", "mode", "batch", "c_in", "c_out", "threads", "n",
+        "direct_kernel", "fft_kernel"]
+
+
+def bracket_of(row: pd.Series) -> tuple:
+    """The bracket a run put k* in, as a hashable value (open ends as None)."""
+    lo = None if pd.isna(row["k_lo"]) else float(row["k_lo"])
+    hi = None if pd.isna(row["k_hi"]) else float(row["k_hi"])
+    verdict = row["verdict"]
+    # An inconclusive row keeps the bracket of the medians: the bracket is what is compared.
+    if verdict == "inconclusive":
+        verdict = "crossover" if lo is not None and hi is not None else (
+            "fft_always" if lo is None else "direct_always")
+    return verdict, lo, hi
+
+
+def agreement(tables: Sequence[pd.DataFrame]) -> tuple[float, pd.DataFrame, float]:
+    """Share of cells whose bracket is the same in all runs, the cells that moved, and the share
+    among the cells that every run decided (no ``inconclusive`` verdict: the bootstrap separated
+    the two kernels at the bracket in every run)."""
+    keyed, decided = [], []
+    for t in tables:
+        keyed.append({tuple(r[c] for c in CELL): bracket_of(r) for _, r in t.iterrows()})
+        decided.append({tuple(r[c] for c in CELL) for _, r in t.iterrows() if r["verdict"] != "inconclusive"})
+    common = set(keyed[0]).intersection(*keyed[1:]) if keyed else set()
+    moved = []
+    for cell in sorted(common, key=str):
+        brackets = [k[cell] for k in keyed]
+        if len(set(brackets)) > 1:
+            moved.append({**dict(zip(CELL, cell)), "brackets": " / ".join(_fmt(b) for b in brackets),
+                          "inconclusive": sum(cell not in d for d in decided)})
+    share = 1 - len(moved) / len(common) if common else float("nan")
+    sure = common.intersection(*decided) if decided else set()
+    sure_moved = sum(1 for m in moved if tuple(m[c] for c in CELL) in sure)
+    sure_share = 1 - sure_moved / len(sure) if sure else float("nan")
+    return share, pd.DataFrame(moved), sure_share
+
+
+def _fmt(b: tuple) -> str:
+    verdict, lo, hi = b
+    if verdict == "fft_always":
+        return f"fft always (k* <= {hi:g})" if hi is not None else "fft always"
+    if verdict == "direct_always":
+        return f"direct always (k* > {lo:g})" if lo is not None else "direct always"
+    return f"({lo:g}, {hi:g}]"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="configs/default.toml")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", default=f"results/stability-{time.strftime('%Y%m%d-%H%M%S')}")
+    args = ap.parse_args(argv)
+
+    from symbench import load
+    from symbench.analysis.crossover import find_crossovers
+    from symbench.config import load_config
+    from symbench.runner import run_sweep
+    from symbench.store import load_samples
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = load_config(args.config, {})
+    tables, lines = [], []
+    for i in range(1, args.runs + 1):
+        load_before = os.getloadavg()[0]
+        result = run_sweep(config, out / f"run{i}", command=["bench/stability.py", *(argv or sys.argv[1:])])
+        if result.interrupted:
+            return 130
+        run = out / f"run{i}"
+        tables.append(find_crossovers(load(run), load_samples(run)))
+        lines.append(f"- run {i}: {result.elapsed_s:.0f} s, {len(tables[-1])} (pair, n) cells, "
+                     f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
+    share, moved, sure_share = agreement(tables)
+    cells = len(tables[0]) if tables else 0
+    text = [f"# k* stability: {args.runs} consecutive runs of `{args.config}`", "", *lines, "",
+            f"**{share * 100:.0f}%** of {cells} (pair, n) cells put k* in the same bracket in every run "
+            f"(goal: >= 90%); {sure_share * 100:.0f}% of the cells that no run called inconclusive.", ""]
+    if len(moved):
+        text += ["Cells that moved (runs that called the cell inconclusive: the two kernels tie within "
+                 "noise at the bracket):", "",
+                 "| pair | problem | brackets (run 1 / 2 / ...) | inconclusive in |", "|---|---|---|---|"]
+        for _, r in moved.iterrows():
+            text.append(f"| {r['direct_kernel']} vs {r['fft_kernel']} | {r['dim']}-D {r['dtype']} {r['mode']} "
+                        f"n={r['n']} | {r['brackets']} | {r['inconclusive']} of {len(tables)} |")
+    body = "\n".join(text) + "\n"
+    (out / "stability.md").write_text(body)
+    print(body)
+    print(out / "stability.md")
+    return 0 if not np.isnan(share) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
