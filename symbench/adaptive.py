@@ -248,18 +248,16 @@ class AdaptiveSearch:
                  ) -> list[tuple[Kernel, dict[str, Any], list[dict[str, Any]]]]:
         """Rows and samples of ``kernels`` on ``problem``; in turns when the runner can interleave them.
 
-        Sampled in turns (:mod:`symbench.interleave`, where this version has it),
+        Sampled in turns (:mod:`symbench.interleave`),
         a change of machine load hits both kernels of a pair alike, which is
         what the bracket's verdict depends on.
         """
         runnable = [k for k in kernels if self.measurer.precheck(k, problem) is None]
         inputs = self._problem_inputs(problem) if runnable else (None, None, None)
         by_name = {k.name: k for k in kernels}
-        try:
-            from symbench import interleave  # type: ignore[attr-defined]
-        except ImportError:
-            interleave = None
-        if interleave is not None and len(kernels) > 1 and interleave.applies(self.measurer, problem, kernels):
+        from symbench import interleave
+
+        if len(kernels) > 1 and interleave.applies(self.measurer, problem, kernels):
             return [(by_name[row["kernel"]], row, samples) for row, samples in
                     interleave.measure_interleaved(self.measurer, problem, kernels, inputs, source)]
         out = []
