@@ -88,6 +88,14 @@ def test_render_has_every_section():
     assert "| 3 | 20.0 | 100.0 | 0.20 |" in text  # the layer table, k = 3
 
 
+def test_share_of_gemm_uses_the_faster_gemm():
+    facts = {"gemm_float32": [50.0, 100.0], "gemm_float64": [50.0]}
+    slow_first = report.render(synthetic(), facts)
+    facts["gemm_float32"] = [100.0, 50.0]
+    assert report.render(synthetic(), facts) == slow_first.replace("50 / 100", "100 / 50")
+    assert "(float32 GEMM: 100)" in slow_first
+
+
 def test_grid_table_layout():
     s = pd.Series([1.0, 2.0, 3.0], index=pd.MultiIndex.from_tuples([(8, 3), (8, 5), (16, 3)], names=["n", "k"]))
     assert report.grid_table(s, 1) == ["| n \\ k | 3 | 5 |", "|---|---|---|", "| 8 | 1.0 | 2.0 |", "| 16 | 3.0 | – |"]
