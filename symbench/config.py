@@ -27,7 +27,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
 
 from symbench.errors import ConfigError
 from symbench.problem import DIMS, DTYPES, GROUP_MODES, GROUP_ORDER, MODES, OPS, Problem
@@ -277,20 +277,24 @@ class SweepConfig:
         return [(p, tuple(names)) for p, names in seen.items()]
 
 
-def _key_name(where: str, key: str) -> str:
-    """How to name a setting in a message: ``--c-in`` on the command line, ``FILE: c_in`` in a file."""
-    if where == "command line":
+def _key_name(where: str, key: str, cli: Collection[str] = ()) -> str:
+    """How to name a setting in a message: ``--c-in`` on the command line, ``FILE: c_in`` in a file.
+
+    ``cli`` holds the keys whose value came from the command line (an option
+    given with ``--config`` overrides the file's value, so it is named as the option).
+    """
+    if where == "command line" or key in cli:
         return f"--{key.replace('_', '-')}"
     return f"{where}: {key}"
 
 
-def _grid_from_mapping(data: Mapping[str, Any], where: str) -> Grid:
+def _grid_from_mapping(data: Mapping[str, Any], where: str, cli: Collection[str] = ()) -> Grid:
     unknown = sorted(set(data) - set(GRID_KEYS))
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(GRID_KEYS)}")
 
     def name(key: str) -> str:
-        return _key_name(where, key)
+        return _key_name(where, key, cli)
 
     op = str(data.get("op", "conv"))
     if op not in OPS:
@@ -334,28 +338,31 @@ def _grid_from_mapping(data: Mapping[str, Any], where: str) -> Grid:
     return grid
 
 
-def _settings(grids: list[Grid], settings: Mapping[str, Any], source: str) -> SweepConfig:
+def _settings(grids: list[Grid], settings: Mapping[str, Any], source: str, cli: Collection[str] = ()) -> SweepConfig:
     from symbench.kernels.base import PLANNERS
+
+    def name(key: str) -> str:
+        return _key_name(source, key, cli)
 
     if not grids:
         raise ConfigError(f"{source}: no grid to sweep; add a [[grid]] table with n and k")
     planner = str(settings.get("planner", "measure"))
     if planner not in PLANNERS:
-        raise ConfigError(f"{_key_name(source, 'planner')}: {planner!r} is not supported; "
+        raise ConfigError(f"{name('planner')}: {planner!r} is not supported; "
                           f"allowed: {', '.join(PLANNERS)}")
     seed = settings.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         try:
             seed = int(str(seed).strip())
         except ValueError:
-            raise ConfigError(f"{_key_name(source, 'seed')}: {seed!r} is not a whole number >= 0") from None
+            raise ConfigError(f"{name('seed')}: {seed!r} is not a whole number >= 0") from None
     if seed < 0:
-        raise ConfigError(f"{_key_name(source, 'seed')}: {seed} must be >= 0")
+        raise ConfigError(f"{name('seed')}: {seed} must be >= 0")
     return SweepConfig(
         grids=tuple(grids),
-        repeat=_positive_int(settings.get("repeat", 7), _key_name(source, "repeat")),
-        min_time=_positive_float(settings.get("min_time", 0.005), _key_name(source, "min_time")),
-        max_call=_positive_float(settings.get("max_call", 1.0), _key_name(source, "max_call")),
+        repeat=_positive_int(settings.get("repeat", 7), name("repeat")),
+        min_time=_positive_float(settings.get("min_time", 0.005), name("min_time")),
+        max_call=_positive_float(settings.get("max_call", 1.0), name("max_call")),
         adaptive=bool(settings.get("adaptive", False)),
         seed=seed,
         planner=planner,
@@ -398,10 +405,10 @@ def config_from_mapping(data: Mapping[str, Any], source: str,
     for i, table in enumerate(tables):
         merged = {**shared, **table, **grid_over}
         where = f"{source} [grid {i + 1}]" if len(tables) > 1 else source
-        grids.append(_grid_from_mapping(merged, where))
+        grids.append(_grid_from_mapping(merged, where, cli=grid_over.keys()))
     settings = {k: v for k, v in data.items() if k in SETTING_KEYS}
     settings.update({k: v for k, v in overrides.items() if k in SETTING_KEYS})
-    return _settings(grids, settings, source)
+    return _settings(grids, settings, source, cli=overrides.keys())
 
 
 def configs_dir() -> Path:

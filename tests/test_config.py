@@ -138,6 +138,22 @@ def test_bad_toml(tmp_path: Path, text: str, fragment: str):
     assert fragment in str(err.value)
 
 
+@pytest.mark.parametrize("override, named", [
+    ({"planner": "fast"}, "--planner: 'fast'"),
+    ({"repeat": "-1"}, "--repeat: -1"),
+    ({"min_time": "0"}, "--min-time: '0'"),
+    ({"dtype": "float16"}, "--dtype: unknown value 'float16'"),
+])
+def test_a_bad_override_is_named_as_its_option(tmp_path: Path, override: dict, named: str):
+    # The bad value came from the command line, not from the file the message would otherwise name.
+    f = tmp_path / "good.toml"
+    f.write_text('repeat = 3\n[[grid]]\nn = "64"\nk = "3"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(f, override)
+    assert str(err.value).startswith(named)
+    assert "good.toml" not in str(err.value)
+
+
 def test_toml_error_names_file_and_line(tmp_path: Path):
     f = tmp_path / "bad.toml"
     f.write_text("repeat = 3\nthis is = = not toml\n")
