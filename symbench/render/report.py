@@ -7,7 +7,7 @@ crossover table with SPEC's columns first; JSON holds every table.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from symbench.analysis.data import series_label
 from symbench.analysis.report import REPORT_SCHEMA, Report
@@ -186,10 +186,22 @@ def report_latex(report: Report) -> str:
     return "\n".join(parts)
 
 
+def _rich_table(title: str, head: Sequence[str], right: Sequence[bool], rows: Iterable[Sequence[str]],
+                no_wrap: Sequence[str] = ()) -> Any:
+    """One titled rich table; ``right`` marks the right-aligned (numeric) columns, as for LaTeX."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for h, r in zip(head, right):
+        t.add_column(h, justify="right" if r else "left", no_wrap=h in no_wrap)
+    for row in rows:
+        t.add_row(*row)
+    return t
+
+
 def report_rich(report: Report) -> Any:
     """A rich renderable: one table per series, then regret, models and notes."""
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
     parts: list[Any] = []
@@ -199,36 +211,17 @@ def report_rich(report: Report) -> Any:
         if note.startswith("nothing to pair"):
             parts.append(Text(note, style="bold"))
     for title, rows in _cross_sections(report):
-        t = Table(title=f"crossovers: {title}", title_justify="left")
-        for h, r in zip(_CROSS_HEAD, _CROSS_RIGHT):
-            t.add_column(h, justify="right" if r else "left", no_wrap=h in ("direct", "fft", "verdict"))
-        for row in rows:
-            t.add_row(*row)
-        parts.append(t)
+        parts.append(_rich_table(f"crossovers: {title}", _CROSS_HEAD, _CROSS_RIGHT, rows,
+                                 no_wrap=("direct", "fft", "verdict")))
     if len(report.regret):
-        t = Table(title="regret of auto kernels (t_auto / fastest kernel of the same problem)",
-                  title_justify="left")
-        for h, r in zip(_REGRET_HEAD, _REGRET_RIGHT):
-            t.add_column(h, justify="right" if r else "left")
-        for row in _regret_rows(report):
-            t.add_row(*row)
-        parts.append(t)
+        parts.append(_rich_table("regret of auto kernels (t_auto / fastest kernel of the same problem)",
+                                 _REGRET_HEAD, _REGRET_RIGHT, _regret_rows(report)))
     if len(report.models):
-        t = Table(title="cost models (direct: a*out*h + b; fft: c*N*log2(N) + d) and how well they fit",
-                  title_justify="left")
-        for h, r in zip(_MODEL_HEAD, _MODEL_RIGHT):
-            t.add_column(h, justify="right" if r else "left")
-        for row in _model_rows(report):
-            t.add_row(*row)
-        parts.append(t)
+        parts.append(_rich_table("cost models (direct: a*out*h + b; fft: c*N*log2(N) + d) and how well they fit",
+                                 _MODEL_HEAD, _MODEL_RIGHT, _model_rows(report)))
     preds = _pred_rows(report)
     if preds:
-        t = Table(title="model k* at unmeasured n", title_justify="left")
-        for h in _PRED_HEAD:
-            t.add_column(h)
-        for row in preds:
-            t.add_row(*row)
-        parts.append(t)
+        parts.append(_rich_table("model k* at unmeasured n", _PRED_HEAD, [False] * len(_PRED_HEAD), preds))
     for line in _how_decided(report)[1:]:
         parts.append(Text(line))
     for note in report.notes:
