@@ -1,4 +1,5 @@
-"""Synthetic measurement tables and run directories with known answers (for the analysis tests)."""
+"""Synthetic data with known answers: measurement tables and run directories (for the analysis
+tests), and seeded random convolution inputs (for the kernel tests)."""
 
 from __future__ import annotations
 
@@ -107,3 +108,17 @@ def crossover_table(ks: Iterable[int], direct: Sequence[float], fft: Sequence[fl
         t.add("direct-numpy", k, td, **kw)
         t.add("fft-scipy", k, tf, **kw)
     return t
+
+
+def random_inputs(x_shape: tuple[int, ...], h_shape: tuple[int, ...], dtype: str, seed: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Standard-normal signal and filter of ``dtype`` (complex dtypes get a random imaginary part)."""
+    rng = np.random.default_rng(seed)
+
+    def draw(shape: tuple[int, ...]) -> np.ndarray:
+        a = rng.standard_normal(shape)
+        if dtype.startswith("complex"):
+            a = a + 1j * rng.standard_normal(shape)
+        return a.astype(dtype)
+
+    return draw(x_shape), draw(h_shape)

@@ -16,22 +16,11 @@ import pytest
 
 from symbench.kernels.registry import get
 from symbench.problem import MODES, Problem, conv_reference, rel_err, tolerance_for
+from synth import random_inputs
 
 pytest.importorskip("numba")
 
 DIRECT = get("direct")
-
-
-def _inputs(x_shape, h_shape, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-
-    def draw(shape):
-        a = rng.standard_normal(shape)
-        if dtype.startswith("complex"):
-            a = a + 1j * rng.standard_normal(shape)
-        return a.astype(dtype)
-
-    return draw(x_shape), draw(h_shape)
 
 
 def _valid_possible(sx, sh):
@@ -59,7 +48,7 @@ def check(x, h, mode, threads=1):
 @pytest.mark.parametrize("n", [1, 7, 63, 64, 65, 127, 128, 129, 200])
 @pytest.mark.parametrize("k", [1, 2, 5, 16, 70])
 def test_plane1d_tile_edges(n, k, dtype):
-    x, h = _inputs((1, 1, n), (1, 1, k), dtype, seed=n * 100 + k)
+    x, h = random_inputs((1, 1, n), (1, 1, k), dtype, seed=n * 100 + k)
     for mode in MODES:
         check(x, h, mode)
 
@@ -68,7 +57,7 @@ def test_plane1d_tile_edges(n, k, dtype):
 @pytest.mark.parametrize("shape", [(1, 1), (1, 70), (2, 31), (3, 64), (16, 65), (17, 33), (33, 130), (40, 7)])
 @pytest.mark.parametrize("kshape", [(1, 1), (3, 3), (2, 5), (6, 1), (7, 4), (11, 11)])
 def test_plane2d_tile_and_strip_edges(shape, kshape, dtype):
-    x, h = _inputs((1, 1, *shape), (1, 1, *kshape), dtype, seed=sum(shape) * 31 + sum(kshape))
+    x, h = random_inputs((1, 1, *shape), (1, 1, *kshape), dtype, seed=sum(shape) * 31 + sum(kshape))
     for mode in MODES:
         if mode == "valid" and not _valid_possible(shape, kshape):
             continue
@@ -76,19 +65,19 @@ def test_plane2d_tile_and_strip_edges(shape, kshape, dtype):
 
 
 def test_plane_batch_uses_every_item():
-    x, h = _inputs((3, 1, 50, 70), (1, 1, 5, 5), "float32")
+    x, h = random_inputs((3, 1, 50, 70), (1, 1, 5, 5), "float32")
     y = check(x, h, "same")
     assert not np.allclose(y[0], y[1])
 
 
 def test_kernel_longer_than_signal_in_valid_mode_swaps_like_scipy():
-    x, h = _inputs((1, 1, 5, 9), (1, 1, 8, 20), "float64")
+    x, h = random_inputs((1, 1, 5, 9), (1, 1, 8, 20), "float64")
     y = check(x, h, "valid")
     assert y.shape == (1, 1, 4, 12)
 
 
 def test_strided_and_read_only_inputs():
-    big, h = _inputs((1, 1, 40, 100), (1, 1, 3, 4), "float32")
+    big, h = random_inputs((1, 1, 40, 100), (1, 1, 3, 4), "float32")
     x = big[..., ::2]
     h = np.asfortranarray(h)
     x.setflags(write=False)
@@ -97,7 +86,7 @@ def test_strided_and_read_only_inputs():
 
 
 def test_plane_path_is_taken_for_one_channel():
-    x, h = _inputs((1, 1, 30, 30), (1, 1, 3, 3), "float32")
+    x, h = random_inputs((1, 1, 30, 30), (1, 1, 3, 3), "float32")
     problem = Problem(dim=2, n=30, k=3, dtype="float32", mode="same")
     prepared = DIRECT.prepare(problem, x, h)
     assert prepared.notes["path"] == "plane2d"
@@ -105,7 +94,7 @@ def test_plane_path_is_taken_for_one_channel():
 
 def test_repeated_calls_give_the_same_result():
     # Padding buffers are reused across calls: a second call must not see the first one's data.
-    x, h = _inputs((2, 3, 20, 20), (5, 3, 4, 4), "float32")
+    x, h = random_inputs((2, 3, 20, 20), (5, 3, 4, 4), "float32")
     problem = Problem(dim=2, n=20, k=4, batch=2, c_in=3, c_out=5, dtype="float32", mode="full")
     prepared = DIRECT.prepare(problem, x, h)
     prepared.call()
@@ -119,7 +108,7 @@ def test_repeated_calls_give_the_same_result():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("b,ci,co", [(1, 1, 2), (2, 3, 5), (1, 4, 4), (3, 2, 8), (1, 5, 1), (2, 2, 9)])
 def test_channels_2d(b, ci, co, dtype):
-    x, h = _inputs((b, ci, 13, 21), (co, ci, 3, 5), dtype, seed=b + 10 * ci + 100 * co)
+    x, h = random_inputs((b, ci, 13, 21), (co, ci, 3, 5), dtype, seed=b + 10 * ci + 100 * co)
     for mode in MODES:
         check(x, h, mode)
 
@@ -128,13 +117,13 @@ def test_channels_2d(b, ci, co, dtype):
 @pytest.mark.parametrize("b,ci,co", [(2, 3, 2), (1, 2, 6)])
 @pytest.mark.parametrize("n,k", [(40, 6), (5, 12), (100, 1)])
 def test_channels_1d(b, ci, co, n, k, dtype):
-    x, h = _inputs((b, ci, n), (co, ci, k), dtype, seed=n + k)
+    x, h = random_inputs((b, ci, n), (co, ci, k), dtype, seed=n + k)
     for mode in MODES:
         check(x, h, mode)
 
 
 def test_channels_path_for_a_cnn_layer_shape():
-    x, h = _inputs((2, 8, 14, 14), (8, 8, 5, 5), "float32")
+    x, h = random_inputs((2, 8, 14, 14), (8, 8, 5, 5), "float32")
     problem = Problem(dim=2, n=14, k=5, batch=2, c_in=8, c_out=8, dtype="float32", mode="same")
     prepared = DIRECT.prepare(problem, x, h)
     assert prepared.notes["path"] == "channels"
@@ -147,7 +136,7 @@ def test_channels_path_for_a_cnn_layer_shape():
 @pytest.mark.parametrize("x_shape,h_shape", [((1, 1, 50), (1, 1, 7)), ((1, 1, 9, 12), (1, 1, 3, 4)),
                                              ((2, 2, 10, 10), (3, 2, 3, 3))])
 def test_complex(x_shape, h_shape, dtype):
-    x, h = _inputs(x_shape, h_shape, dtype)
+    x, h = random_inputs(x_shape, h_shape, dtype)
     for mode in MODES:
         check(x, h, mode)
 
@@ -164,7 +153,7 @@ def test_complex(x_shape, h_shape, dtype):
     ((1, 2, 50), (5, 2, 4)),            # 1-D channels
 ])
 def test_threads_match_one_thread(x_shape, h_shape, dtype):
-    x, h = _inputs(x_shape, h_shape, dtype)
+    x, h = random_inputs(x_shape, h_shape, dtype)
     for mode in ("full", "same"):
         one = check(x, h, mode, threads=1)
         two = check(x, h, mode, threads=2)
@@ -175,7 +164,7 @@ def test_threads_match_one_thread(x_shape, h_shape, dtype):
 def test_more_threads_than_numba_has_are_capped():
     import numba
 
-    x, h = _inputs((1, 1, 100, 100), (1, 1, 3, 3), "float32")
+    x, h = random_inputs((1, 1, 100, 100), (1, 1, 3, 3), "float32")
     check(x, h, "same", threads=numba.config.NUMBA_NUM_THREADS + 3)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from symbench.kernels.base import KernelOptions
 from symbench.problem import MODES, Problem, conv_reference, rel_err, tolerance_for
+from synth import random_inputs
 
 pytest.importorskip("pyfftw")
 
@@ -122,18 +123,6 @@ def test_time_length_really_times():
 
 # -- results ------------------------------------------------------------------------------
 
-def _inputs(x_shape, h_shape, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-
-    def draw(shape):
-        a = rng.standard_normal(shape)
-        if dtype.startswith("complex"):
-            a = a + 1j * rng.standard_normal(shape)
-        return a.astype(dtype)
-
-    return draw(x_shape), draw(h_shape)
-
-
 def check(x, h, mode, threads=1, planner="estimate"):
     sx, sh = x.shape[2:], h.shape[2:]
     problem = Problem(dim=len(sx), n=max(sx), k=max(sh), batch=x.shape[0], c_in=x.shape[1], c_out=h.shape[0],
@@ -155,18 +144,18 @@ def check(x, h, mode, threads=1, planner="estimate"):
     ((2, 3, 12, 12), (5, 3, 3, 3)),     # 2-D channels
 ])
 def test_results_match_scipy(x_shape, h_shape, dtype):
-    x, h = _inputs(x_shape, h_shape, dtype)
+    x, h = random_inputs(x_shape, h_shape, dtype)
     for mode in MODES:
         check(x, h, mode)
 
 
 def test_filter_as_tall_as_the_transform_is_not_pruned():
-    x, h = _inputs((1, 1, 4, 4), (1, 1, 9, 9), "float64")
+    x, h = random_inputs((1, 1, 4, 4), (1, 1, 9, 9), "float64")
     problem = Problem(dim=2, n=4, k=9, dtype="float64", mode="valid")
     prepared = FFTW.prepare(problem, x, h, KernelOptions(planner="estimate"))
     assert prepared.notes["pruned_filter"] is False
     check(x, h, "valid")
-    x, h = _inputs((1, 1, 40, 40), (1, 1, 3, 3), "float64")
+    x, h = random_inputs((1, 1, 40, 40), (1, 1, 3, 3), "float64")
     prepared = FFTW.prepare(Problem(dim=2, n=40, k=3, mode="same"), x, h, KernelOptions(planner="estimate"))
     assert prepared.notes["pruned_filter"] is True
 
@@ -174,7 +163,7 @@ def test_filter_as_tall_as_the_transform_is_not_pruned():
 @pytest.mark.parametrize("x_shape,h_shape", [((1, 1, 3000), (1, 1, 31)), ((2, 4, 20, 20), (6, 4, 5, 5)),
                                              ((1, 1, 64, 64), (1, 1, 7, 7))])
 def test_threads_split_the_work_and_agree(x_shape, h_shape):
-    x, h = _inputs(x_shape, h_shape, "float64")
+    x, h = random_inputs(x_shape, h_shape, "float64")
     for mode in ("full", "same"):
         one = check(x, h, mode, threads=1)
         two = check(x, h, mode, threads=2)
@@ -196,7 +185,7 @@ def test_channel_mac_blocks_cover_every_frequency(monkeypatch):
 
 
 def test_repeated_calls_and_close():
-    x, h = _inputs((2, 2, 16, 16), (3, 2, 3, 3), "float32")
+    x, h = random_inputs((2, 2, 16, 16), (3, 2, 3, 3), "float32")
     problem = Problem(dim=2, n=16, k=3, batch=2, c_in=2, c_out=3, dtype="float32", mode="same", threads=2)
     prepared = FFTW.prepare(problem, x, h, KernelOptions(planner="estimate"))
     prepared.call()
@@ -222,7 +211,7 @@ def test_wrapped_length_candidates():
                                              ((1, 1, 9), (1, 1, 16)), ((1, 1, 128), (1, 1, 128))])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_wrapped_plans_are_exact(x_shape, h_shape, dtype, threads):
-    x, h = _inputs(x_shape, h_shape, dtype, seed=sum(x_shape))
+    x, h = random_inputs(x_shape, h_shape, dtype, seed=sum(x_shape))
     n, k = x_shape[-1], h_shape[-1]
     for mode in MODES:
         mins = fftw.min_lengths((n,), (k,), mode)
@@ -244,7 +233,7 @@ def test_wrapped_plans_are_exact(x_shape, h_shape, dtype, threads):
 
 def test_build_times_both_lengths_and_remembers(fresh_lengths, monkeypatch):
     problem = Problem(dim=1, n=1000, k=7, mode="full")
-    x, h = _inputs((1, 1, 1000), (1, 1, 7), "float64")
+    x, h = random_inputs((1, 1, 1000), (1, 1, 7), "float64")
     times = iter([1.0, 0.5])  # exact, then wrapped: the wrapped one is faster
     monkeypatch.setattr(fftw, "_call_time", lambda call, budget=0.05: next(times))
     plan = fftw.build(problem, x, h, KernelOptions(planner="estimate"))
@@ -256,7 +245,7 @@ def test_build_times_both_lengths_and_remembers(fresh_lengths, monkeypatch):
     plan.close()
     # Not faster by 10%: the exact length stays.
     other = Problem(dim=1, n=1000, k=9, mode="full")
-    x, h = _inputs((1, 1, 1000), (1, 1, 9), "float64")
+    x, h = random_inputs((1, 1, 1000), (1, 1, 9), "float64")
     times = iter([1.0, 0.95])
     monkeypatch.setattr(fftw, "_call_time", lambda call, budget=0.05: next(times))
     plan = fftw.build(other, x, h, KernelOptions(planner="estimate"))

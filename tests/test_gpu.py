@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, gpu_available
+from synth import random_inputs
 from symbench import gpu
 from symbench.kernels import cupy_conv, registry
 from symbench.kernels.xp_conv import (CUFFT_PRIMES, DirectTiles, FFTConvPlan, channel_mac, direct_conv_bytes,
@@ -42,19 +43,6 @@ from symbench.problem import Problem, conv_out_shape, conv_reference, make_input
 HAVE_GPU = gpu_available()
 GPU_KERNELS = ("direct-cupy", "fft-cupy", "gconv-direct-cupy", "gconv-fft-cupy")
 CONV_GPU_KERNELS = ("direct-cupy", "fft-cupy")
-
-
-def _inputs(x_shape: tuple[int, ...], h_shape: tuple[int, ...], dtype: str, seed: int = 0
-            ) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-
-    def draw(shape: tuple[int, ...]) -> np.ndarray:
-        a = rng.standard_normal(shape)
-        if dtype.startswith("complex"):
-            a = a + 1j * rng.standard_normal(shape)
-        return a.astype(dtype)
-
-    return draw(x_shape), draw(h_shape)
 
 
 def _tol(x: np.ndarray, h: np.ndarray) -> float:
@@ -121,7 +109,7 @@ def test_fft_lengths_keep_the_real_last_axis_even() -> None:
 @pytest.mark.parametrize("dtype", ["float32", "float64", "complex128"])
 def test_fft_conv_with_numpy_matches_scipy(case: tuple, dtype: str) -> None:
     xs, hs = case
-    x, h = _inputs(xs, hs, dtype)
+    x, h = random_inputs(xs, hs, dtype)
     for mode in ("full", "same", "valid"):
         if mode == "valid" and not _valid_ok(xs, hs):
             continue
@@ -134,7 +122,7 @@ def test_fft_conv_with_numpy_matches_scipy(case: tuple, dtype: str) -> None:
 
 
 def test_fft_conv_takes_strided_inputs() -> None:
-    big, h = _inputs((1, 1, 80), (1, 1, 6), "float64")
+    big, h = random_inputs((1, 1, 80), (1, 1, 6), "float64")
     x = big[..., ::2]
     plan = FFTConvPlan.make(x.shape, h.shape, "same", real=True)
     assert rel_err(fft_conv(np, x, h, plan), conv_reference(x, h, "same")) < 1e-13
@@ -265,7 +253,7 @@ def test_cuda_direct_kernel_emulated_matches_scipy(emu_dir: Path, dtype: str, ti
     if tiles == SMALL:  # several tiles and several filter chunks per axis
         cases += [((1, 2, 37), (2, 2, 10)), ((1, 1, 17, 19), (1, 1, 7, 8))]
     for xs, hs in cases:
-        x, h = _inputs(xs, hs, dtype)
+        x, h = random_inputs(xs, hs, dtype)
         for mode in ("full", "same", "valid"):
             if mode == "valid" and not _valid_ok(xs, hs):
                 continue
@@ -542,7 +530,7 @@ def test_fft_cupy_kernel_wiring_with_numpy_standin(fake_cupy: SimpleNamespace, c
     for dtype, mode in itertools.product(("float32", "complex128"), ("full", "same", "valid")):
         if mode == "valid" and not _valid_ok(xs, hs):
             continue
-        x, h = _inputs(xs, hs, dtype)
+        x, h = random_inputs(xs, hs, dtype)
         problem = Problem(dim=len(xs) - 2, n=max(xs[2:]), k=max(hs[2:]), batch=xs[0], c_in=xs[1],
                           c_out=hs[0], dtype=dtype, mode=mode)
         prepared = kernel.prepare(problem, x, h)
@@ -559,7 +547,7 @@ def test_fft_cupy_kernel_wiring_with_numpy_standin(fake_cupy: SimpleNamespace, c
 def test_flush_l2_option_reaches_the_clock(fake_cupy: SimpleNamespace) -> None:
     from symbench.kernels.base import KernelOptions
 
-    x, h = _inputs((1, 1, 64), (1, 1, 5), "float64")
+    x, h = random_inputs((1, 1, 64), (1, 1, 5), "float64")
     for flush in (False, True):
         prepared = cupy_conv.FFTCupy().prepare(Problem(n=64, k=5), x, h, KernelOptions(flush_l2=flush))
         assert prepared.notes["flush_l2"] is flush
@@ -569,7 +557,7 @@ def test_flush_l2_option_reaches_the_clock(fake_cupy: SimpleNamespace) -> None:
 
 def test_fft_cupy_reenables_a_disabled_plan_cache(fake_cupy: SimpleNamespace) -> None:
     fake_cupy._cache.size = 0
-    x, h = _inputs((1, 1, 64), (1, 1, 5), "float64")
+    x, h = random_inputs((1, 1, 64), (1, 1, 5), "float64")
     cupy_conv.FFTCupy().prepare(Problem(n=64, k=5), x, h).close()
     assert fake_cupy._cache.size == 16
 
@@ -581,7 +569,7 @@ def test_direct_cupy_runs_its_cuda_source_through_the_standin(fake_cupy: SimpleN
     for xs, hs, mode, dtype in [((2, 3, 40), (2, 3, 7), "same", "float32"),
                                 ((1, 1, 5), (1, 1, 12), "valid", "float64"),
                                 ((1, 2, 20, 18), (3, 2, 5, 4), "full", "float64")]:
-        x, h = _inputs(xs, hs, dtype)
+        x, h = random_inputs(xs, hs, dtype)
         problem = Problem(dim=len(xs) - 2, n=max(xs[2:]), k=max(hs[2:]), batch=xs[0], c_in=xs[1],
                           c_out=hs[0], dtype=dtype, mode=mode)
         y = kernel.run(problem, x, h)
@@ -766,7 +754,7 @@ def test_gpu_kernel_matches_reference(name: str) -> None:
         for dtype, mode in itertools.product(("float32", "float64"), ("full", "same", "valid")):
             if mode == "valid" and not _valid_ok(xs, hs):
                 continue
-            x, h = _inputs(xs, hs, dtype)
+            x, h = random_inputs(xs, hs, dtype)
             problem = Problem(dim=len(xs) - 2, n=max(xs[2:]), k=max(hs[2:]), batch=xs[0], c_in=xs[1],
                               c_out=hs[0], dtype=dtype, mode=mode)
             y = kernel.run(problem, x, h)
