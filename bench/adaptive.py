@@ -24,7 +24,7 @@ def sweep(out: Path, kernels: str, n: int, k: str, adaptive: bool) -> tuple[int,
     from symbench.analysis.crossover import find_crossovers
     from symbench.analysis.data import load_runs
     from symbench.config import load_config
-    from symbench.runner import run_sweep
+    from symbench.sweep.runner import run_sweep
 
     over: dict[str, Any] = {"kernel": [kernels], "dim": "1", "n": str(n), "k": k, "dtype": "float64", "threads": "1"}
     if adaptive:

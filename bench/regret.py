@@ -72,10 +72,10 @@ def best_in_turns(fns: dict[str, Callable[[], object]], reps: int) -> dict[str, 
 def tune(dim: int, out_dir: Path, run: Path | None) -> Path:
     """Sweep the case's grid (unless a run is given) and tune it; returns the table's path."""
     from symbench.analysis.data import load_runs
-    from symbench.analysis.dispatch import build_table
+    from symbench.analysis.tune import build_table
     from symbench.config import load_config
-    from symbench.runner import run_sweep
-    from symbench.table import table_json
+    from symbench.sweep.runner import run_sweep
+    from symbench.dispatch.table import table_json
 
     case = CASES[dim]
     if run is None:
@@ -114,7 +114,7 @@ def measure(dim: int, problems: list[tuple[int, int]], reps: int, seed: int,
     from threadpoolctl import threadpool_limits
 
     import symbench
-    from symbench import dispatch
+    from symbench.dispatch import selector as dispatch
     from symbench.problem import Problem
 
     case = CASES[dim]

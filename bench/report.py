@@ -165,7 +165,7 @@ def render(df: pd.DataFrame, facts: Mapping[str, Any], crossovers: pd.DataFrame 
 
     ``facts`` holds ``machine`` (a label), ``cpu_count``, ``gemm_float32`` and
     ``gemm_float64`` (lists of single-thread GFLOP/s measured in the process),
-    ``timer`` (:func:`symbench.timing.timer_overhead`), ``load`` (load averages
+    ``timer`` (:func:`symbench.sweep.timing.timer_overhead`), ``load`` (load averages
     before and after), ``versions`` and ``run_dir``.
     """
     # "% of GEMM" divides by the faster GEMM measured in the process: the machine's load moves

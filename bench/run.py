@@ -4,7 +4,7 @@ Usage::
 
     python bench/run.py [--config bench/bench.toml] [--out results/bench-...] [--quiet]
 
-The sweep runs in this process (``symbench.runner.run_sweep``, the engine behind
+The sweep runs in this process (``symbench.sweep.runner.run_sweep``, the engine behind
 ``symbench sweep``), so the single-thread GEMM that "% of GEMM" refers to is
 measured in the same process, just before and just after it. The report
 (``report.md`` in the output directory, also printed) is made by
@@ -54,16 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     from symbench import load
     from symbench.analysis.crossover import find_crossovers
     from symbench.config import load_config
-    from symbench.environment import collect
-    from symbench.runner import run_sweep
+    from symbench.kernels.registry import required_modules
+    from symbench.machine.environment import collect
+    from symbench.sweep.runner import run_sweep
     from symbench.store import load_samples
-    from symbench.timing import timer_overhead
+    from symbench.sweep.timing import timer_overhead
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     run_dir = out / "run"
     config = load_config(args.config, {})
-    env = collect(planner=config.planner)
+    env = collect(planner=config.planner, libraries=required_modules())
     load_before = os.getloadavg()
     facts: dict = {"gemm_float32": [gemm_gflops("float32")], "gemm_float64": [gemm_gflops("float64")],
                    "timer": timer_overhead(calls=20_000)}

@@ -4,7 +4,7 @@ Usage::
 
     python bench/stability.py [--config configs/default.toml] [--runs 3] [--out results/stability-...]
 
-Runs the sweep ``--runs`` times in a row (``symbench.runner.run_sweep``), finds
+Runs the sweep ``--runs`` times in a row (``symbench.sweep.runner.run_sweep``), finds
 the crossovers of each run (``symbench.analysis.crossover.find_crossovers``) and
 counts, for every (direct, fft) pair and problem group (n included), whether
 all runs agree on the bracket ``(k_lo, k_hi]`` and the verdict. Writes
@@ -23,8 +23,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-CELL = ["op", "group", "dim", "dtype", "mode", "batch", "c_in", "c_out", "threads", "n",
-        "direct_kernel", "fft_kernel"]
+from symbench.problem import SERIES_FIELDS
+
+CELL = [*SERIES_FIELDS, "direct_kernel", "fft_kernel"]
 
 
 def bracket_of(row: pd.Series) -> tuple:
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from symbench import load
     from symbench.analysis.crossover import find_crossovers
     from symbench.config import load_config
-    from symbench.runner import run_sweep
+    from symbench.sweep.runner import run_sweep
     from symbench.store import load_samples
 
     out = Path(args.out)

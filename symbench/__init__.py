@@ -27,10 +27,10 @@ from symbench.errors import SymbenchError
 __version__ = "0.1.0"
 
 _LAZY = {
-    "convolve": "symbench.api",
-    "gconv": "symbench.api",
+    "convolve": "symbench.dispatch.api",
+    "gconv": "symbench.dispatch.api",
     "load": "symbench.store",
-    "use_table": "symbench.dispatch",
+    "use_table": "symbench.dispatch.selector",
 }
 
 __all__ = ["SymbenchError", "__version__", *_LAZY]

@@ -42,3 +42,10 @@ class RunDirError(SymbenchError):
 
 class SchemaError(RunDirError):
     """A file was written by a newer symbench than this one."""
+
+
+class SymbenchWarning(UserWarning):
+    """Something the user should know about a file or a result, which did not stop the command.
+
+    The CLI prints each on stderr as one ``warning:`` line.
+    """

@@ -35,6 +35,9 @@ DIMS = (1, 2)
 
 #: The columns that identify a problem, in the order of ``measurements.csv``.
 KEY_FIELDS = ("op", "group", "dim", "n", "k", "batch", "c_in", "c_out", "dtype", "mode", "threads")
+#: A *series*: the problem without its k, in the order reports print it. One name for what
+#: ``--max-call`` cuts, what a crossover is found in, and (without n) what a dispatch table keys on.
+SERIES_FIELDS = ("op", "group", "dim", "dtype", "mode", "batch", "c_in", "c_out", "threads", "n")
 
 
 def _allowed(name: str, value: Any, allowed: Sequence[Any]) -> None:
@@ -108,6 +111,10 @@ class Problem:
     def key(self) -> tuple:
         """The tuple of :data:`KEY_FIELDS`, as used to match rows."""
         return tuple(getattr(self, f) for f in KEY_FIELDS)
+
+    def series(self) -> tuple:
+        """This problem without its k: the tuple of :data:`SERIES_FIELDS`."""
+        return tuple(getattr(self, f) for f in SERIES_FIELDS)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -299,81 +306,3 @@ def make_inputs(problem: Problem, seed: int = 0) -> tuple[np.ndarray, np.ndarray
         return a.astype(dtype)
 
     return draw(problem.x_shape), draw(problem.h_shape)
-
-
-def reference(problem: Problem, x: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """The exact answer in float64 (or complex128), canonical output layout.
-
-    ``conv`` follows ``scipy.signal.convolve``; the group ops come from
-    :mod:`symbench.groups`.
-    """
-    if problem.op != "conv":
-        from symbench import groups  # the group ops own their reference
-
-        return groups.reference(problem, x, h)
-    return conv_reference(x, h, problem.mode)
-
-
-def conv_reference(x: np.ndarray, h: np.ndarray, mode: str) -> np.ndarray:
-    """``y[b, o] = sum_i scipy.signal.convolve(x[b, i], h[o, i], mode)`` in double precision."""
-    import scipy.signal
-
-    wide = np.complex128 if (np.iscomplexobj(x) or np.iscomplexobj(h)) else np.float64
-    x = np.asarray(x, dtype=wide)
-    h = np.asarray(h, dtype=wide)
-    B, ci = x.shape[:2]
-    co = h.shape[0]
-    sx, sh = x.shape[2:], h.shape[2:]
-    if ci * co == 1:
-        out = np.zeros((B, co, *conv_out_shape(sx, sh, mode)), dtype=wide)
-        for b in range(B):
-            out[b, 0] = scipy.signal.convolve(x[b, 0], h[0, 0], mode=mode)
-        return out
-    return channel_fft_conv(x, h, mode)
-
-
-def channel_fft_conv(x: np.ndarray, h: np.ndarray, mode: str, block_bytes: int = 2**28) -> np.ndarray:
-    """``y[b, o] = sum_i conv(x[b, i], h[o, i])`` by FFT, summing channels in frequency.
-
-    Each signal and filter is transformed once and only the ``B * C_out``
-    outputs are transformed back (not ``B * C_out * C_in`` products); filters
-    go in blocks of output channels so the spectra stay within
-    ``block_bytes``. In double precision the error is ~1e-15 of the peak, far
-    below every tolerance checked against it.
-    """
-    import scipy.fft
-
-    wide = np.complex128 if (np.iscomplexobj(x) or np.iscomplexobj(h)) else np.float64
-    real = wide is np.float64
-    x = np.asarray(x, dtype=wide)
-    h = np.asarray(h, dtype=wide)
-    B, ci = x.shape[:2]
-    co = h.shape[0]
-    sx, sh = x.shape[2:], h.shape[2:]
-    keep = crop_slices(sx, sh, mode)
-    shape = tuple(scipy.fft.next_fast_len(a + b - 1, real=real) for a, b in zip(sx, sh))
-    axes = tuple(range(2, 2 + len(sx)))
-    fwd, inv = (scipy.fft.rfftn, scipy.fft.irfftn) if real else (scipy.fft.fftn, scipy.fft.ifftn)
-    X = fwd(x, shape, axes=axes)
-    spec = X.shape[2:]
-    Xf = X.reshape(B, ci, -1).transpose(2, 0, 1)  # frequency-major: (F, B, C_in)
-    out = np.empty((B, co, *conv_out_shape(sx, sh, mode)), dtype=wide)
-    block = max(1, block_bytes // (16 * ci * Xf.shape[0]))
-    for o0 in range(0, co, block):
-        hb = h[o0:o0 + block]
-        Hf = fwd(hb, shape, axes=axes).reshape(len(hb), ci, -1).transpose(2, 1, 0)  # (F, C_in, ob)
-        Y = np.matmul(Xf, Hf).transpose(1, 2, 0).reshape(B, len(hb), *spec)
-        out[:, o0:o0 + block] = inv(Y, shape, axes=axes)[(slice(None), slice(None), *keep)]
-    return out
-
-
-def rel_err(y: np.ndarray, y_ref: np.ndarray) -> float:
-    """``max|y - y_ref| / max|y_ref|`` (inf for a wrong shape or a non-finite value)."""
-    y = np.asarray(y)
-    if y.shape != y_ref.shape:
-        return math.inf
-    scale = float(np.max(np.abs(y_ref))) if y_ref.size else 0.0
-    diff = float(np.max(np.abs(y.astype(y_ref.dtype, copy=False) - y_ref))) if y.size else 0.0
-    if not math.isfinite(diff):
-        return math.inf
-    return diff / scale if scale > 0 else diff

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from symbench.errors import RunDirError, SchemaError
+from symbench.errors import RunDirError, SchemaError, SymbenchWarning
 from symbench.problem import KEY_FIELDS
 
 SCHEMA_VERSION = 1
@@ -58,10 +58,6 @@ SAMPLES = "samples.csv"
 RUN_JSON = "run.json"
 
 
-class SymbenchWarning(UserWarning):
-    """Something the user should know about a file, which did not stop the command."""
-
-
 def new_run_id(now: datetime | None = None) -> str:
     """``YYYYmmdd-HHMMSS-xxxx``: sortable by time, unique by the random suffix."""
     now = now or datetime.now()
@@ -72,7 +68,8 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _fmt(value: Any) -> str:
+def fmt_value(value: Any) -> str:
+    """A value as it is written to (and read back from) the CSV files: exact floats, empty for None/NaN."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -86,7 +83,7 @@ def _fmt(value: Any) -> str:
 
 def _csv_line(values: Sequence[Any]) -> str:
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow([_fmt(v) for v in values])
+    csv.writer(buf, lineterminator="\n").writerow([fmt_value(v) for v in values])
     return buf.getvalue()
 
 
@@ -279,7 +276,7 @@ class RunWriter:
             table = list(csv.reader(f))
         header, body = table[0], table[1:]
         idx = [header.index(c) for c in ("kernel", *KEY_FIELDS, "source")]
-        key = tuple(_fmt(row.get(c)) for c in ("kernel", *KEY_FIELDS, "source"))
+        key = tuple(fmt_value(row.get(c)) for c in ("kernel", *KEY_FIELDS, "source"))
         hits = [i for i, r in enumerate(body) if tuple(r[j] for j in idx) == key]
         if not hits:
             raise RunDirError(f"{path}: no row {key} to replace")

@@ -19,7 +19,8 @@ import numpy as np
 
 from symbench.errors import SymbenchError
 from symbench.kernels.base import Kernel, thread_limits
-from symbench.problem import MODES, Problem, conv_reference, rel_err, tolerance_for
+from symbench.problem import MODES, Problem, tolerance_for
+from symbench.reference import conv_reference, rel_err
 
 
 @dataclass(frozen=True)

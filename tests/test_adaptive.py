@@ -15,15 +15,16 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from symbench.adaptive import GUARD_RATIO, MAX_ROUNDS, geometric_pick, group_series
+from symbench.sweep.adaptive import GUARD_RATIO, MAX_ROUNDS, geometric_pick, group_series
 from symbench.analysis.crossover import bracket, find_crossovers
 from symbench.analysis.data import load_runs
 from symbench.config import load_config, parse_int_list
 from symbench.kernels import Kernel, KernelOptions, Prepared, register, unregister
-from symbench.problem import Problem, conv_reference
-from symbench.runner import run_sweep
+from symbench.problem import Problem
+from symbench.reference import conv_reference
+from symbench.sweep.runner import run_sweep
 from symbench.store import RunWriter, load, load_samples
-from symbench.timing import FakeClock
+from symbench.sweep.timing import FakeClock
 
 KS = "3:515:8"
 _CURRENT: dict[str, tuple[str, int, int]] = {}
@@ -384,8 +385,8 @@ def test_sigint_then_resume_adaptive(tmp_path: Path):
 
 
 def test_tune_on_an_adaptive_run(tmp_path: Path):
-    from symbench.analysis.dispatch import build_table
-    from symbench.table import DispatchTable
+    from symbench.analysis.tune import build_table
+    from symbench.dispatch.table import DispatchTable
 
     cost = linear(40.5)
     run_sweep(_cfg(n="4096,8192"), tmp_path / "run", clock=SynthClock(cost))

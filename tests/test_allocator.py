@@ -1,4 +1,4 @@
-"""symbench.allocator: the sweep's steady heap."""
+"""symbench.sweep.allocator: the sweep's steady heap."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from symbench import allocator
+from symbench.sweep import allocator
 
 
 def test_steady_heap_is_applied_once_and_recorded(tmp_path: Path):
@@ -19,7 +19,7 @@ def test_steady_heap_is_applied_once_and_recorded(tmp_path: Path):
     else:
         assert first["malloc"].startswith("unchanged")
     from symbench.config import load_config
-    from symbench.runner import run_sweep
+    from symbench.sweep.runner import run_sweep
 
     cfg = load_config(None, {"kernel": ["direct-numpy"], "n": "64", "k": "3", "repeat": "2", "min_time": "0.0005"})
     run_sweep(cfg, tmp_path / "run")
@@ -31,7 +31,7 @@ _PROBE = """
 import resource, sys
 import numpy as np
 if sys.argv[1] == "steady":
-    from symbench.allocator import steady_heap
+    from symbench.sweep.allocator import steady_heap
     assert steady_heap()["malloc"] == "glibc"
 a = np.ones(1 << 19); del a           # frees 4 MB: glibc's own threshold rises to 4 MB only
 b = np.ones(1 << 20); del b           # 8 MB: above that threshold

@@ -66,7 +66,7 @@ def test_convolve_errors(args, kwargs, fragment):
 
 
 def test_cost_model_choice():
-    from symbench.dispatch import choose, model_times
+    from symbench.dispatch.selector import choose, model_times
     from symbench.problem import Problem
 
     small, big = Problem(n=100_000, k=3), Problem(n=100_000, k=4000)

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from symbench.kernels.registry import get
-from symbench.problem import MODES, Problem, conv_reference, rel_err, tolerance_for
+from symbench.problem import MODES, Problem, tolerance_for
+from symbench.reference import conv_reference, rel_err
 from synth import random_inputs
 
 pytest.importorskip("numba")

@@ -12,12 +12,13 @@ import pytest
 import scipy.signal
 
 import symbench
-from symbench import api, dispatch
+from symbench.dispatch import api
+from symbench.dispatch import selector as dispatch
 from symbench.analysis.data import load_runs
-from symbench.analysis.dispatch import build_table
+from symbench.analysis.tune import build_table
 from symbench.errors import SchemaError, SymbenchError
-from symbench.store import SymbenchWarning
-from symbench.table import TABLE_SCHEMA_VERSION, DispatchTable, TableError, table_json
+from symbench.errors import SymbenchWarning
+from symbench.dispatch.table import TABLE_SCHEMA_VERSION, DispatchTable, TableError, table_json
 from tests.synth import LIBS, MACHINE, Table
 
 pytestmark = pytest.mark.filterwarnings("ignore:dispatch table")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from symbench.kernels.base import KernelOptions
-from symbench.problem import MODES, Problem, conv_reference, rel_err, tolerance_for
+from symbench.problem import MODES, Problem, tolerance_for
+from symbench.reference import conv_reference, rel_err
 from synth import random_inputs
 
 pytest.importorskip("pyfftw")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import symbench
-from symbench.equivariance import element_name, suite
+from symbench.groups.equivariance import element_name, suite
 from symbench.errors import SymbenchError
 from symbench.groups import get_group
-from symbench.kernels import gconv_core as core
+from symbench.kernels.impl import gconv_core as core
 from symbench.kernels.gconv import GconvDirect, GconvFFT, choose
 from symbench.kernels.registry import all_kernels, get, register, unregister
 from symbench.problem import Problem

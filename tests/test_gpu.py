@@ -34,11 +34,12 @@ import pytest
 
 from conftest import ROOT, gpu_available
 from synth import random_inputs
-from symbench import gpu
+from symbench.machine import gpu
 from symbench.kernels import cupy_conv, registry
-from symbench.kernels.xp_conv import (CUFFT_PRIMES, DirectTiles, FFTConvPlan, channel_mac, direct_conv_bytes,
+from symbench.kernels.impl.xp_conv import (CUFFT_PRIMES, DirectTiles, FFTConvPlan, channel_mac, direct_conv_bytes,
                                       direct_launch, fft_conv, fft_conv_bytes, fft_lengths, next_smooth)
-from symbench.problem import Problem, conv_out_shape, conv_reference, make_inputs, rel_err, tolerance_for
+from symbench.problem import Problem, conv_out_shape, make_inputs, tolerance_for
+from symbench.reference import conv_reference, rel_err
 
 HAVE_GPU = gpu_available()
 GPU_KERNELS = ("direct-cupy", "fft-cupy", "gconv-direct-cupy", "gconv-fft-cupy")
@@ -194,7 +195,7 @@ def test_tiles_fit_in_static_shared_memory() -> None:
 
 # == the CUDA source on the CPU (g++ + shim) ======================================================
 
-CU = ROOT / "symbench" / "kernels" / "direct_conv.cu"
+CU = ROOT / "symbench" / "kernels" / "impl" / "direct_conv.cu"
 SMALL = DirectTiles(tile1=8, rpt1=2, kc1=4, tx2=4, ty2=2, rx2=2, ry2=3, kc2=3)
 _BUILD_LOCK = threading.Lock()
 
@@ -475,7 +476,7 @@ def test_event_clock_leaves_the_l2_flush_out_of_the_sample(fake_cupy: SimpleName
 
 
 def test_event_clock_drives_the_shared_autorange(fake_cupy: SimpleNamespace) -> None:
-    from symbench.timing import measure
+    from symbench.sweep.timing import measure
 
     dev = fake_cupy._dev
 
@@ -494,7 +495,7 @@ def test_device_facts_for_run_json(fake_cupy: SimpleNamespace) -> None:
     assert facts["memory_total"] == 141 * 2**30 and facts["l2_cache_bytes"] == 50 * 2**20
     assert facts["cuda_driver"] == "13.0" and facts["cuda_runtime"] == "12.9"
     assert facts["cufft"] == "11.4.5" and facts["nvrtc"] == "12.9" and facts["cupy"] == "14.0.fake"
-    from symbench.environment import collect
+    from symbench.machine.environment import collect
 
     assert collect(devices=True)["gpu"]["model"] == "Fake H200"
 
@@ -599,8 +600,8 @@ def test_sweep_with_gpu_kernels_through_the_standin(fake_cupy: SimpleNamespace, 
     import pandas as pd
 
     from symbench.config import config_from_mapping
-    from symbench.runner import run_sweep
-    from symbench.timing import FakeClock
+    from symbench.sweep.runner import run_sweep
+    from symbench.sweep.timing import FakeClock
 
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry.all_kernels()))
     for kernel in (cupy_conv.FFTCupy(), cupy_conv.DirectCupy()):
@@ -625,7 +626,7 @@ def test_sweep_with_gpu_kernels_through_the_standin(fake_cupy: SimpleNamespace, 
 
 def test_runner_skips_what_does_not_fit_on_the_device(fake_cupy: SimpleNamespace, tmp_path: Path) -> None:
     from symbench.config import config_from_mapping
-    from symbench.runner import Measurer
+    from symbench.sweep.runner import Measurer
 
     fake_cupy._dev.free, fake_cupy._dev.pool_free = 2**20, 0
     m = Measurer(config_from_mapping({"grid": [{"n": "1024", "k": "3"}]}, "test"), "r")
@@ -636,7 +637,7 @@ def test_runner_skips_what_does_not_fit_on_the_device(fake_cupy: SimpleNamespace
 def test_runner_turns_a_device_oom_into_an_error_row_and_frees_the_pool(fake_cupy: SimpleNamespace,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from symbench.config import config_from_mapping
-    from symbench.runner import Measurer, problem_inputs
+    from symbench.sweep.runner import Measurer, problem_inputs
 
     class OutOfMemoryError(Exception):
         pass
@@ -791,7 +792,7 @@ def test_gpu_oom_is_an_error_row_and_the_pool_is_freed() -> None:
     import cupy as cp
 
     from symbench.config import config_from_mapping
-    from symbench.runner import Measurer
+    from symbench.sweep.runner import Measurer
 
     problem = Problem(dim=1, n=2**22, k=3, dtype="float64")  # 32 MiB per operand
     x = np.ones((1, 1, 2**22))
@@ -813,7 +814,7 @@ def test_gpu_sweep_quick(tmp_path: Path) -> None:
     import pandas as pd
 
     from symbench.config import config_from_mapping
-    from symbench.runner import run_sweep
+    from symbench.sweep.runner import run_sweep
 
     cfg = config_from_mapping({"repeat": 3, "min_time": 0.001, "grid": [
         {"kernel": list(CONV_GPU_KERNELS), "dim": 1, "n": "4096", "k": "3,33", "dtype": "float32"},

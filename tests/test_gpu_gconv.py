@@ -23,12 +23,14 @@ import numpy as np
 import pytest
 
 from conftest import gpu_available
-from symbench import gpu
+from symbench.machine import gpu
 from symbench.groups import reference
-from symbench.kernels import cupy_conv, cupy_gconv, gconv_core, registry
+from symbench.kernels import cupy_conv, cupy_gconv, registry
+from symbench.kernels.impl import gconv_core
 from symbench.kernels.base import KernelOptions
-from symbench.kernels.xp_conv import CUFFT_PRIMES
-from symbench.problem import Problem, make_inputs, rel_err
+from symbench.kernels.impl.xp_conv import CUFFT_PRIMES
+from symbench.problem import Problem, make_inputs
+from symbench.reference import rel_err
 from test_gpu import make_fake_cupy
 
 HAVE_GPU = gpu_available()
@@ -76,7 +78,7 @@ def test_kernels_describe_themselves() -> None:
     assert "cufft" in fft.cuda_libraries and "cublas" in direct.cuda_libraries
     names = [k.name for k in registry.all_kernels().values()]
     assert set(NAMES) <= set(names)
-    assert "symbench.kernels.cupy_gconv" in registry.BUILTIN_MODULES
+    assert "symbench.kernels.cupy_gconv" in registry.family_modules()
 
 
 @pytest.mark.skipif(HAVE_GPU, reason="a GPU is present")
@@ -268,7 +270,7 @@ def test_workspace_estimate_bounds_the_temporaries_of_the_numpy_path(case: tuple
 
 def test_a_layer_that_does_not_fit_is_skipped(fake_cupy: SimpleNamespace, tmp_path: Path) -> None:
     from symbench.config import config_from_mapping
-    from symbench.runner import Measurer
+    from symbench.sweep.runner import Measurer
 
     fake_cupy._dev.free, fake_cupy._dev.pool_free = 64 * 2**20, 0
     m = Measurer(config_from_mapping({"grid": [{"n": "64", "k": "3"}]}, "test"), "r")
@@ -283,7 +285,7 @@ def test_a_layer_that_does_not_fit_is_skipped(fake_cupy: SimpleNamespace, tmp_pa
 def test_a_device_oom_in_setup_is_an_error_row_and_frees_the_pool(fake_cupy: SimpleNamespace,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from symbench.config import config_from_mapping
-    from symbench.runner import Measurer, problem_inputs
+    from symbench.sweep.runner import Measurer, problem_inputs
 
     class OutOfMemoryError(Exception):
         pass
@@ -323,8 +325,8 @@ def test_sweep_with_the_gpu_group_kernels_through_the_standin(fake_cupy: SimpleN
     import pandas as pd
 
     from symbench.config import config_from_mapping
-    from symbench.runner import run_sweep
-    from symbench.timing import FakeClock
+    from symbench.sweep.runner import run_sweep
+    from symbench.sweep.timing import FakeClock
 
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry.all_kernels()))
     for kernel in _kernels():
@@ -457,7 +459,7 @@ def test_gpu_group_kernels_oom_is_an_error_row_and_the_pool_is_freed() -> None:
     import cupy as cp
 
     from symbench.config import config_from_mapping
-    from symbench.runner import Measurer, problem_inputs
+    from symbench.sweep.runner import Measurer, problem_inputs
 
     problem = _problem("gconv", "p4m", 64, 5, batch=4, c_in=8, c_out=8)  # 2 MiB of float32 input
     inputs = problem_inputs(problem, 0)
@@ -478,7 +480,7 @@ def test_gpu_group_sweep_quick(tmp_path: Path) -> None:
     import pandas as pd
 
     from symbench.config import config_from_mapping
-    from symbench.runner import run_sweep
+    from symbench.sweep.runner import run_sweep
 
     cfg = config_from_mapping({"repeat": 3, "min_time": 0.001, "grid": [
         {"kernel": list(NAMES), "op": "lift", "group": "p4,p4m", "n": "32", "k": "3,9", "batch": 4,

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from symbench import interleave, runner
+from symbench.sweep import interleave, measure, runner
 from symbench.config import load_config
 from symbench.kernels import Kernel, KernelOptions, Prepared, register, unregister
-from symbench.problem import Problem, conv_reference
-from symbench.runner import Measurer, problem_inputs, run_sweep
+from symbench.problem import Problem
+from symbench.reference import conv_reference
+from symbench.sweep.measure import Measurer, problem_inputs
+from symbench.sweep.runner import run_sweep
 from symbench.store import load, load_samples
-from symbench.timing import FakeClock
+from symbench.sweep.timing import FakeClock
 
 
 class Log:
@@ -142,7 +144,7 @@ def test_over_max_call_is_measured_alone_and_cuts_the_series():
     assert [r["kernel"] for r, _ in rows] == ["il-slow", "il-a", "il-b"]  # known at once, written first
     assert by["il-slow"]["samples"] == 3 and by["il-slow"]["loops"] == 1
     assert "larger k not run" in by["il-slow"]["message"]
-    assert ("il-slow", runner._series(Problem(n=64, k=3))) in m.cut
+    assert ("il-slow", Problem(n=64, k=3).series()) in m.cut
     rounds = [e[1] for e in LOG.events if e[0] == "sample"][-8:]
     assert rounds == ["il-a", "il-b"] * 4
 
@@ -164,10 +166,10 @@ def test_applies_only_to_several_cpu_kernels_that_fit(monkeypatch):
     assert interleave.applies(m, p, [a, b])
     assert not interleave.applies(m, p, [a])
     assert not interleave.applies(m, p, [a, gpu])
-    monkeypatch.setattr(interleave, "available_memory", lambda: 1000)
+    monkeypatch.setattr(measure, "available_memory", lambda: 1000)
     assert not interleave.applies(m, p, [a, b])
     injected = Measurer(m.config, "run-1", clock=FakeClock(1e-3))
-    monkeypatch.setattr(interleave, "available_memory", lambda: 0)
+    monkeypatch.setattr(measure, "available_memory", lambda: 0)
     assert not interleave.applies(injected, p, [a, b])
 
 
@@ -186,7 +188,7 @@ def test_a_sweep_interleaves_and_writes_every_row(tmp_path: Path):
 
 
 def test_switch_off(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(runner, "INTERLEAVE", False)
+    monkeypatch.setattr(measure, "INTERLEAVE", False)
     cfg = load_config(None, {"kernel": ["il-a,il-b"], "n": "64", "k": "3", "repeat": "3", "min_time": "0.002"})
     run_sweep(cfg, tmp_path / "run")
     names = [e[1] for e in LOG.events if e[0] == "sample"]

@@ -75,7 +75,7 @@ class _Wrong(Kernel):
     library = "test"
 
     def prepare(self, problem, x, h, options=KernelOptions()):
-        from symbench.problem import conv_reference
+        from symbench.reference import conv_reference
 
         y = conv_reference(x, h, problem.mode) * 1.01  # 1% off
         return Prepared(lambda: None, lambda: y)

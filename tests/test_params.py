@@ -7,7 +7,7 @@ import json
 import pytest
 
 from symbench.errors import SymbenchError
-from symbench.params import PRESETS, ParamsSpec, as_dict, count, fc_ratio, preset
+from symbench.groups.params import PRESETS, ParamsSpec, as_dict, count, fc_ratio, preset
 
 
 def _by_layer(spec: ParamsSpec) -> dict[str, int]:

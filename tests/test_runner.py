@@ -11,10 +11,10 @@ import pytest
 from symbench.config import load_config
 from symbench.errors import ConfigError, KernelError, RunDirError
 from symbench.kernels import Kernel, KernelOptions, Prepared, register, unregister
-from symbench.problem import conv_reference
-from symbench.runner import run_sweep
+from symbench.reference import conv_reference
+from symbench.sweep.runner import run_sweep
 from symbench.store import COLUMNS, load, load_samples
-from symbench.timing import FakeClock
+from symbench.sweep.timing import FakeClock
 
 
 class _Exact(Kernel):
@@ -130,7 +130,7 @@ def test_max_call_cuts_larger_k(tmp_path: Path):
             return loops * (0.4 if self.k >= 5 and self.slow else 1e-4)
 
     clock = Clock()
-    import symbench.runner as runner
+    import symbench.sweep.measure as runner
 
     orig = runner.Measurer.measure
 
@@ -199,7 +199,7 @@ def test_nothing_runnable(tmp_path: Path):
 
 
 def test_memory_check_skips(tmp_path: Path, monkeypatch):
-    import symbench.runner as runner
+    import symbench.sweep.measure as runner
 
     monkeypatch.setattr(runner, "available_memory", lambda: 1000)
     run_sweep(_cfg(n="64", k="3"), tmp_path / "run", clock=FakeClock(1e-4))

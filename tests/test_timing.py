@@ -8,7 +8,7 @@ import statistics
 import numpy as np
 import pytest
 
-from symbench.timing import FakeClock, Measurement, PerfCounterClock, autorange, measure, summarize, timer_overhead
+from symbench.sweep.timing import FakeClock, Measurement, PerfCounterClock, autorange, measure, summarize, timer_overhead
 
 
 def test_autorange_ladder():

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from symbench.analysis.data import dedupe, ok_rows, row_samples, sample_index
+from symbench.problem import SERIES_FIELDS
 
 #: The report columns fixed by SPEC.md, in order.
 SPEC_COLUMNS = (
@@ -54,7 +55,7 @@ CROSSOVER_COLUMNS = (
     *SPEC_COLUMNS, "confidence", "decided_by", "note", "k_values", "device", "machine", "machine_id",
 )
 #: A problem group: everything but the kernel and k.
-GROUP_COLUMNS = ("op", "group", "dim", "dtype", "mode", "batch", "c_in", "c_out", "threads", "n")
+GROUP_COLUMNS = SERIES_FIELDS
 #: A series: a problem group without n (one line of a k* vs n plot).
 SERIES_COLUMNS = ("machine_id", "device", *GROUP_COLUMNS[:-1])
 VERDICTS = ("crossover", "fft_always", "direct_always", "inconclusive")

@@ -3,7 +3,7 @@
 Everything goes through :func:`symbench.store.load` and
 :func:`symbench.store.load_samples`, so a missing run, a CSV without the
 SPEC's columns or a newer schema raise the store's one-line errors, and a
-truncated last line is skipped with a :class:`~symbench.store.SymbenchWarning`.
+truncated last line is skipped with a :class:`~symbench.errors.SymbenchWarning`.
 
 Rows measured on different machines must never be compared as if they were
 one machine, so every row is tagged with ``machine_id`` and ``machine`` (a
@@ -23,7 +23,8 @@ import pandas as pd
 
 from symbench.errors import RunDirError
 from symbench.problem import KEY_FIELDS
-from symbench.store import SymbenchWarning, load, load_samples
+from symbench.errors import SymbenchWarning
+from symbench.store import load, load_samples
 
 #: Machine id and label of rows whose run has no ``run.json`` (a bare CSV).
 UNKNOWN_MACHINE = ("unknown", "unknown machine (no run.json)")

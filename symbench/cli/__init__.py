@@ -14,7 +14,7 @@ from typing import Sequence
 
 import typer
 
-from symbench import interrupt
+from symbench.sweep import interrupt
 from symbench.cli import commands  # noqa: F401  (registers the commands)
 from symbench.cli.app import app, warn
 from symbench.errors import SymbenchError
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     # Library warnings are not the user's business; ours are.
     warnings.filterwarnings("ignore")
-    from symbench.store import SymbenchWarning
+    from symbench.errors import SymbenchWarning
 
     warnings.filterwarnings("default", category=SymbenchWarning)
     command = typer.main.get_command(app)

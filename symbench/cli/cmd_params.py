@@ -27,7 +27,7 @@ def params_cmd(
     1,024 fully-connected units is 1,048,576 weights; 32 filters of 3x3 with
     biases are 320 parameters (about 3,277x fewer).
     """
-    from symbench.params import as_dict, count, preset as make_spec
+    from symbench.groups.params import as_dict, count, preset as make_spec
 
     spec = make_spec(preset, n=n, c_in=c_in, c_out=c_out, outputs=outputs, k=k, bias=bias, fc_bias=fc_bias)
     data = as_dict(spec, count(spec))

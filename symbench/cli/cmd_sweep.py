@@ -37,10 +37,11 @@ def info_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> int:
     """Machine and library facts, as a run records them in run.json (timer overhead included)."""
-    from symbench.environment import collect
-    from symbench.timing import timer_overhead
+    from symbench.kernels.registry import required_modules
+    from symbench.machine.environment import collect
+    from symbench.sweep.timing import timer_overhead
 
-    facts = collect(devices=True)
+    facts = collect(devices=True, libraries=required_modules())
     facts["timer"] = timer_overhead(calls=20_000)
     if as_json:
         print_json(facts)
@@ -85,7 +86,7 @@ def sweep_cmd(
     """
     from symbench.config import load_config
     from symbench.errors import ConfigError
-    from symbench.runner import run_sweep
+    from symbench.sweep.runner import run_sweep
 
     overrides: dict[str, Any] = {
         "kernel": kernel, "op": op, "group": group, "dim": dim, "n": n, "k": k, "dtype": dtype,

@@ -55,11 +55,11 @@ def tune_cmd(
     from datetime import datetime, timezone
 
     from symbench.analysis.data import load_runs
-    from symbench.analysis.dispatch import build_table
-    from symbench.dispatch import cached_table_path
-    from symbench.table import DispatchTable, table_json
+    from symbench.analysis.tune import build_table
+    from symbench.dispatch.selector import cached_table_path
+    from symbench.dispatch.table import DispatchTable, table_json
 
-    from symbench.analysis.dispatch import STATISTICS
+    from symbench.analysis.tune import STATISTICS
 
     if by not in STATISTICS:
         raise SymbenchError(f"--by {by!r} is not supported; allowed: {', '.join(STATISTICS)}")
@@ -89,7 +89,7 @@ def tune_cmd(
 def _show(path: Path, n: Optional[int], k: Optional[int], dim: int, dtype: str, mode: str, threads: int,
           as_json: bool) -> int:
     from symbench.problem import Problem
-    from symbench.table import DispatchTable
+    from symbench.dispatch.table import DispatchTable
 
     table = DispatchTable.load(path)
     if (n is None) != (k is None):

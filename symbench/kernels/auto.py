@@ -12,11 +12,12 @@ from typing import Callable
 import numpy as np
 
 from symbench.kernels.base import Kernel, KernelOptions, Prepared, is_plain, pairwise, result_of
-from symbench.kernels.cpu_direct import _PairKernel, problem_out_shape
+from symbench.kernels.cpu_direct import PairKernel, problem_out_shape
 from symbench.problem import Problem, crop_slices
 
 
-class AutoScipy(_PairKernel):
+class AutoScipy(PairKernel):
+    requires = ("scipy",)
     name = "auto-scipy"
     method = "auto"
     library = "scipy.signal"

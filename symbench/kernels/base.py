@@ -77,6 +77,14 @@ class Prepared:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
+def close_quietly(prepared: Any) -> None:
+    """Call ``prepared.close()``; a failing close never hides the row or error being reported."""
+    try:
+        prepared.close()
+    except Exception:
+        pass
+
+
 class Kernel:
     """Base class of every kernel; subclasses set the class attributes and :meth:`prepare`.
 
@@ -215,8 +223,8 @@ class Kernel:
         return {
             "name": self.name, "method": self.method, "ops": list(self.ops), "device": self.device,
             "library": self.library, "dims": list(self.dims), "dtypes": list(self.dtypes),
-            "modes": list(self.modes), "available": reason is None, "reason": reason or "",
-            "description": self.description,
+            "modes": list(self.modes), "requires": list(self.requires), "available": reason is None,
+            "reason": reason or "", "description": self.description,
         }
 
     def __repr__(self) -> str:
@@ -318,13 +326,6 @@ def thread_limits(threads: int) -> Iterator[None]:
         return
     with threadpool_limits(limits=threads), scipy.fft.set_workers(threads):
         yield
-
-
-def next_fast_shape(shape: tuple[int, ...], real: bool) -> tuple[int, ...]:
-    """SciPy's fast transform lengths for each axis."""
-    import scipy.fft
-
-    return tuple(scipy.fft.next_fast_len(int(s), real=real) for s in shape)
 
 
 def fft_workspace_bytes(problem: Problem, planes: int | None = None) -> int:

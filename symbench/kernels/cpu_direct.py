@@ -67,9 +67,9 @@ class Direct(Kernel):
 
     def prepare(self, problem: Problem, x: np.ndarray, h: np.ndarray,
                 options: KernelOptions = KernelOptions()) -> Prepared:
-        from symbench.kernels import _direct_plan
+        from symbench.kernels.impl import direct_plan
 
-        return _direct_plan.prepare(problem, x, h)
+        return direct_plan.prepare(problem, x, h)
 
     def planned(self, problem: Problem, x_shape: tuple[int, ...], h_shape: tuple[int, ...], dtype: object,
                 options: KernelOptions = KernelOptions()) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -77,12 +77,12 @@ class Direct(Kernel):
         kind = np.dtype(dtype).kind  # type: ignore[call-overload]
         if x_shape[:2] != (1, 1) or h_shape[:2] != (1, 1) or kind != "f":
             return super().planned(problem, x_shape, h_shape, dtype, options)
-        from symbench.kernels import _direct_plan
+        from symbench.kernels.impl import direct_plan
 
-        return PlainPlan(_direct_plan.plain(problem, x_shape[2:], h_shape[2:], np.dtype(dtype)))  # type: ignore[call-overload]
+        return PlainPlan(direct_plan.plain(problem, x_shape[2:], h_shape[2:], np.dtype(dtype)))  # type: ignore[call-overload]
 
 
-class _PairKernel(Kernel):
+class PairKernel(Kernel):
     """A library that convolves one signal with one filter; channels loop in Python."""
 
     def pair_fn(self, problem: Problem) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -119,7 +119,8 @@ def problem_out_shape(x: np.ndarray, h: np.ndarray, mode: str) -> tuple[int, ...
     return (x.shape[0], h.shape[0], *conv_out_shape(x.shape[2:], h.shape[2:], mode))
 
 
-class DirectNumpy(_PairKernel):
+class DirectNumpy(PairKernel):
+    requires = ("numpy",)
     name = "direct-numpy"
     method = "direct"
     library = "numpy.convolve"
@@ -138,7 +139,8 @@ class DirectNumpy(_PairKernel):
         return fn
 
 
-class DirectScipy(_PairKernel):
+class DirectScipy(PairKernel):
+    requires = ("scipy",)
     name = "direct-scipy"
     method = "direct"
     library = "scipy.signal"

@@ -7,7 +7,8 @@ from typing import Callable
 import numpy as np
 
 from symbench.kernels.base import (Kernel, KernelOptions, Prepared, fft_workspace_bytes, is_plain,
-                                   next_fast_shape, result_of)
+                                   result_of)
+from symbench.numerics import fast_shape
 from symbench.problem import Problem, crop_full
 
 
@@ -17,6 +18,7 @@ def _channel_mac(X: np.ndarray, H: np.ndarray) -> np.ndarray:
 
 
 class FFTNumpy(Kernel):
+    requires = ("numpy",)
     name = "fft-numpy"
     method = "fft"
     library = "numpy.fft"
@@ -31,7 +33,7 @@ class FFTNumpy(Kernel):
         x, h = np.ascontiguousarray(x), np.ascontiguousarray(h)
         sx, sh = x.shape[2:], h.shape[2:]
         real = not (np.iscomplexobj(x) or np.iscomplexobj(h))
-        shape = next_fast_shape(tuple(a + b - 1 for a, b in zip(sx, sh)), real)
+        shape = fast_shape([a + b - 1 for a, b in zip(sx, sh)], real)
         axes = tuple(range(2, 2 + len(sx)))
         fwd, inv = (np.fft.rfftn, np.fft.irfftn) if real else (np.fft.fftn, np.fft.ifftn)
         plain = is_plain(x, h)
@@ -52,6 +54,7 @@ class FFTNumpy(Kernel):
 
 
 class _ScipyFFT(Kernel):
+    requires = ("scipy",)
     method = "fft"
     library = "scipy.signal"
 

@@ -2,12 +2,12 @@
 
 Both kernels get their inputs copied to the device in ``prepare`` (set-up,
 reported in ``setup_s``) and are timed with CUDA events
-(:class:`symbench.gpu.CudaEventClock`) on the current stream; ``result``
+(:class:`symbench.machine.gpu.CudaEventClock`) on the current stream; ``result``
 copies the output back to the host. ``close`` drops the device arrays, the
 cached cuFFT plans and CuPy's cached memory blocks, so each problem starts
 from an empty pool.
 
-- ``fft-cupy`` runs :func:`symbench.kernels.xp_conv.fft_conv` with
+- ``fft-cupy`` runs :func:`symbench.kernels.impl.xp_conv.fft_conv` with
   ``xp = cupy``: real transforms (R2C/C2R; complex ones for complex data) at
   2,3,5,7-smooth lengths (even on the last axis), both operands transformed on
   every call, channels multiply-accumulated in frequency with one batched
@@ -29,18 +29,19 @@ from typing import Any
 
 import numpy as np
 
-from symbench import gpu
+from symbench.machine import gpu
 from symbench.kernels.base import Kernel, KernelOptions, Prepared
-from symbench.kernels.xp_conv import (MAX_GRID_YZ, DirectTiles, FFTConvPlan, direct_conv_bytes,
+from symbench.kernels.impl.xp_conv import (MAX_GRID_YZ, DirectTiles, FFTConvPlan, direct_conv_bytes,
                                       direct_launch, fft_conv, fft_conv_bytes, is_plain_shape)
 from symbench.problem import Problem
 
-CUDA_SOURCE = Path(__file__).with_name("direct_conv.cu")
+CUDA_SOURCE = Path(__file__).parent / "impl" / "direct_conv.cu"
 TILES = DirectTiles()
 _CTYPES = {"float32": "float", "float64": "double"}
 
 
 class CupyKernel(Kernel):
+    requires = ("cupy",)  # recorded in run.json; availability is the GPU probe below
     """What every CuPy kernel shares: availability, device memory, the clock and the clean-up."""
 
     device = "gpu"
@@ -210,6 +211,5 @@ class DirectCupy(CupyKernel):
             return self.finish(call, result, holder, options, notes)
 
 
-gpu.register_probe()
 
 KERNELS: list[Kernel] = [DirectCupy(), FFTCupy()]

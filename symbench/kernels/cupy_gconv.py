@@ -1,16 +1,16 @@
 """p4/p4m group convolutions on an NVIDIA GPU through CuPy: ``gconv-direct-cupy`` and ``gconv-fft-cupy``.
 
 The numerics are those of the CPU kernels (:mod:`symbench.kernels.gconv`):
-the very same functions of :mod:`symbench.kernels.gconv_core`, called with
+the very same functions of :mod:`symbench.kernels.impl.gconv_core`, called with
 ``xp = cupy``. Only the device-specific parts live here, as in
 :mod:`symbench.kernels.cupy_conv`:
 
-- ``prepare`` builds the :class:`~symbench.kernels.gconv_core.Plan` on the
+- ``prepare`` builds the :class:`~symbench.kernels.impl.gconv_core.Plan` on the
   host, moves its index arrays to the device (:meth:`Plan.to`) and uploads the
   inputs; all of it is set-up (``setup_s``). A warm-up call then compiles
   CuPy's element-wise kernels (NVRTC) and creates the cuFFT plans, which the
   timed calls reuse from CuPy's plan cache.
-- Calls are timed with CUDA events (:class:`symbench.gpu.CudaEventClock`),
+- Calls are timed with CUDA events (:class:`symbench.machine.gpu.CudaEventClock`),
   optionally with the L2 flushed before each call.
 - ``close`` drops the device arrays (inputs, plan, output), the cached cuFFT
   plans and CuPy's cached memory blocks.
@@ -19,12 +19,12 @@ Each timed call is one layer evaluation from the canonical inputs on the
 device to the canonical output on the device, filters transformed every call
 (as for a layer whose weights change):
 
-- ``gconv-direct-cupy``: :func:`~symbench.kernels.gconv_core.gconv_direct`:
+- ``gconv-direct-cupy``: :func:`~symbench.kernels.impl.gconv_core.gconv_direct`:
   one gather transforms the filter bank, then im2col patches times the
   stacked ``C_out * |G|`` filters in one cuBLAS GEMM (split by filter rows
   above 64 MiB of patches). This is the im2col formulation GPU deep-learning
   libraries use for direct convolution.
-- ``gconv-fft-cupy``: :func:`~symbench.kernels.gconv_core.gconv_fft`: real
+- ``gconv-fft-cupy``: :func:`~symbench.kernels.impl.gconv_core.gconv_fft`: real
   cuFFT transforms of the input and of the filter bank once per call, shared
   by all ``|G|`` elements through precomputed frequency permutations; the
   channel sums are one batched cuBLAS GEMM over frequencies. The FFT side is
@@ -43,12 +43,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from symbench import gpu
+from symbench.machine import gpu
 from symbench.groups import same_padding
-from symbench.kernels import gconv_core as core
+from symbench.kernels.impl import gconv_core as core
 from symbench.kernels.base import Kernel, KernelOptions, Prepared
 from symbench.kernels.cupy_conv import CupyKernel, problem_io_bytes
-from symbench.kernels.xp_conv import next_smooth
+from symbench.kernels.impl.xp_conv import next_smooth
 from symbench.problem import GROUP_MODES, Problem
 
 #: cuFFT plans one FFT call needs at most: rfft of the input and of the filters, the column
@@ -199,6 +199,6 @@ class GconvFFTCupy(_CupyGroupKernel):
 
 KERNELS: list[Kernel] = [GconvDirectCupy(), GconvFFTCupy()]
 
-from symbench import equivariance as _equivariance  # noqa: E402  the verify suite of lift/gconv kernels
+from symbench.groups import equivariance as _equivariance  # noqa: E402  the verify suite of lift/gconv kernels
 
 _equivariance.register()

@@ -1,6 +1,6 @@
 """p4/p4m group convolution kernels on the CPU: ``gconv-direct``, ``gconv-fft`` (and its ablation).
 
-The numerics live in :mod:`symbench.kernels.gconv_core` (written against an
+The numerics live in :mod:`symbench.kernels.impl.gconv_core` (written against an
 array namespace, so the CuPy kernels call the same functions); this module
 wraps them as kernels: it builds the plan in ``prepare`` (not timed) and times
 one layer evaluation per call, from the canonical inputs to the canonical
@@ -9,7 +9,7 @@ for the FFT methods their transforms) as a CNN layer whose weights change
 would; only the index arrays are precomputed.
 
 Importing this module also registers the equivariance suite of
-``symbench verify`` (:mod:`symbench.equivariance`) for every lift/gconv kernel.
+``symbench verify`` (:mod:`symbench.groups.equivariance`) for every lift/gconv kernel.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from symbench.kernels import gconv_core as core
+from symbench.kernels.impl import gconv_core as core
+from symbench.numerics import fast_len
 from symbench.kernels.base import Kernel, KernelOptions, Prepared, result_of
 from symbench.problem import GROUP_MODES, Problem
 
 
 class _GroupKernel(Kernel):
+    requires = ("scipy",)
     ops = ("lift", "gconv")
     groups = ("p4", "p4m")
     dims = (2,)
@@ -90,7 +92,7 @@ class GconvFFT(_GroupKernel):
         G = problem.group_order
         gin = G if problem.op == "gconv" else 1
         pad = problem.k - 1 if problem.mode == "same" else 0
-        N = core.fast_len(problem.n + pad)
+        N = fast_len(problem.n + pad)
         out_el = math.prod(problem.out_shape)
         extra = core.fft_workspace_bytes(G, gin, problem.batch, problem.c_in, problem.c_out, N, out_el,
                                          np.dtype(problem.dtype).itemsize, self.shared)
@@ -134,7 +136,7 @@ def model_times(problem: Problem) -> tuple[float, float]:
     G = problem.group_order
     gin = G if problem.op == "gconv" else 1
     pad = problem.k - 1 if problem.mode == "same" else 0
-    N = core.fast_len(problem.n + pad)
+    N = fast_len(problem.n + pad)
     n2 = N * N
     transforms = problem.batch * problem.c_in * gin + problem.c_out * problem.c_in * gin
     transforms += problem.batch * problem.c_out * G
@@ -151,6 +153,6 @@ def choose(problem: Problem) -> str:
 
 KERNELS: list[Kernel] = [GconvDirect(), GconvFFT(), GconvFFTUnshared()]
 
-from symbench import equivariance as _equivariance  # noqa: E402  registers the verify suite
+from symbench.groups import equivariance as _equivariance  # noqa: E402  registers the verify suite
 
 _equivariance.register()

@@ -1,7 +1,14 @@
 """The kernel registry: every built-in kernel family plus third-party entry points.
 
-Each family module under :mod:`symbench.kernels` exposes ``KERNELS``, a list of
-:class:`~symbench.kernels.base.Kernel` instances. Third parties register with
+Each family module directly under :mod:`symbench.kernels` exposes ``KERNELS``,
+a list of :class:`~symbench.kernels.base.Kernel` instances. The modules are
+*discovered*, as asv discovers its plug-ins: a new module that defines
+``KERNELS`` is listed, verified and tested with no other edit. Modules whose
+name starts with ``_``, the subpackage :mod:`symbench.kernels.impl` (shared
+building blocks) and the protocol and registry modules are not families. The
+registry is also the one source of kernel facts that other places once listed
+by hand: the libraries a run records (:func:`required_modules`) and the
+kernels the test suite parametrises over. Third parties register with
 the entry-point group ``symbench.kernels`` (as pyperf's hooks do); an entry
 point may name a Kernel instance, a Kernel subclass, or a callable returning
 an iterable of kernels. A third-party kernel that fails to load is listed as
@@ -12,24 +19,33 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import pkgutil
+from contextlib import contextmanager
 from importlib.metadata import entry_points
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from symbench.errors import KernelError
 from symbench.kernels.base import Kernel
 
 ENTRY_POINT_GROUP = "symbench.kernels"
 
-#: Built-in families, in the order ``symbench kernels`` lists them.
-BUILTIN_MODULES = (
-    "symbench.kernels.cpu_direct",
-    "symbench.kernels.cpu_fft",
-    "symbench.kernels.fftw",
-    "symbench.kernels.auto",
-    "symbench.kernels.cupy_conv",
-    "symbench.kernels.gconv",
-    "symbench.kernels.cupy_gconv",
-)
+#: Modules of the package that are not kernel families.
+NOT_FAMILIES = frozenset({"base", "registry", "impl"})
+#: The families that come first in ``symbench kernels`` (the order users know);
+#: any other discovered module follows, by name. A new module needs no entry here.
+LISTED_FIRST = ("cpu_direct", "cpu_fft", "fftw", "auto", "cupy_conv", "gconv", "cupy_gconv")
+
+
+def family_modules() -> list[str]:
+    """The full names of the kernel family modules under :mod:`symbench.kernels`, in listing order."""
+    import symbench.kernels as package
+
+    names = [m.name for m in pkgutil.iter_modules(package.__path__)
+             if not m.ispkg and not m.name.startswith("_") and m.name not in NOT_FAMILIES]
+    rank = {name: i for i, name in enumerate(LISTED_FIRST)}
+    names.sort(key=lambda name: (rank.get(name, len(rank)), name))
+    return [f"{package.__name__}.{name}" for name in names]
+
 
 _REGISTRY: dict[str, Kernel] | None = None
 
@@ -73,9 +89,9 @@ def _as_kernels_iter(items: object) -> list[Kernel]:
 
 def _load() -> dict[str, Kernel]:
     registry: dict[str, Kernel] = {}
-    for module_name in BUILTIN_MODULES:
+    for module_name in family_modules():
         module = importlib.import_module(module_name)
-        for kernel in module.KERNELS:
+        for kernel in getattr(module, "KERNELS", ()):
             registry[kernel.name] = kernel
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
@@ -101,7 +117,41 @@ def register(kernel: Kernel) -> None:
 
 
 def unregister(name: str) -> None:
+    """Remove a kernel added with :func:`register` (a missing name is ignored)."""
     all_kernels().pop(name, None)
+
+
+@contextmanager
+def temporary(*kernels: Kernel) -> Iterator[dict[str, Kernel]]:
+    """Register ``kernels`` for the duration of a ``with`` block, then restore the registry as it was.
+
+    Tests and notebooks use this instead of reaching into the registry's state::
+
+        with registry.temporary(MyKernel()):
+            run_sweep(...)
+    """
+    registry = all_kernels()
+    saved = dict(registry)
+    for kernel in kernels:
+        registry[kernel.name] = kernel
+    try:
+        yield registry
+    finally:
+        registry.clear()
+        registry.update(saved)
+
+
+def required_modules() -> list[str]:
+    """Every module some registered kernel needs, in registry order, once each.
+
+    What a run records the versions of (with the core libraries), and what a
+    dispatch table compares between the machine it was tuned on and this one.
+    """
+    seen: dict[str, None] = {}
+    for kernel in all_kernels().values():
+        for module in kernel.requires:
+            seen.setdefault(module.split(".")[0], None)
+    return list(seen)
 
 
 def get(name: str) -> Kernel:

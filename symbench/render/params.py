@@ -1,4 +1,4 @@
-"""The table of ``symbench params`` (counts come from :mod:`symbench.params`)."""
+"""The table of ``symbench params`` (counts come from :mod:`symbench.groups.params`)."""
 
 from __future__ import annotations
 

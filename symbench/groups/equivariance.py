@@ -27,7 +27,8 @@ import numpy as np
 
 from symbench.groups import get_group, reference
 from symbench.kernels.base import Kernel, thread_limits
-from symbench.problem import Problem, rel_err
+from symbench.problem import Problem
+from symbench.reference import rel_err
 from symbench.verify import Check, register_suite
 
 DTYPES = ("float32", "float64")

@@ -1,13 +1,15 @@
 """Machine and library facts, recorded in ``run.json`` and shown by ``symbench info``.
 
 A timing is only meaningful next to the machine and the library versions that
-produced it, so every run records them. Device facts (GPU model, driver, CUDA
-and cuFFT versions) are added by the GPU kernels' module when a GPU kernel is
-part of the run.
+produced it, so every run records them. Which libraries: the core ones below
+plus whatever the run's kernels require (the kernel registry says; the caller
+passes them). Device facts (GPU model, driver, CUDA and cuFFT versions) come
+from :mod:`symbench.machine.gpu` when a GPU kernel is part of the run.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import os
@@ -15,19 +17,10 @@ import platform
 import socket
 import sys
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any, Iterable
 
-#: Import name -> the distributions that may provide it, for the versions in run.json.
-LIBRARIES = {
-    "numpy": ("numpy",), "scipy": ("scipy",), "pandas": ("pandas",), "pyfftw": ("pyFFTW",),
-    "cv2": ("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless"),
-    "numba": ("numba",), "threadpoolctl": ("threadpoolctl",),
-    "cupy": ("cupy-cuda13x", "cupy-cuda12x", "cupy-cuda11x", "cupy"),
-    "matplotlib": ("matplotlib",), "typer": ("typer",), "rich": ("rich",),
-}
-
-#: Functions that add device facts; GPU kernel modules register one.
-DEVICE_PROBES: list[Callable[[], dict[str, Any]]] = []
+#: Libraries every run records, whatever its kernels; kernels add what they require.
+CORE_LIBRARIES = ("numpy", "scipy", "pandas", "threadpoolctl", "matplotlib", "typer", "rich")
 
 
 def _read(path: str) -> str:
@@ -73,12 +66,23 @@ def cpu_flags() -> list[str]:
     return []
 
 
-def library_versions() -> dict[str, str | None]:
-    """Installed versions, read from package metadata without importing (so this stays fast)."""
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    # Import name -> installed distributions providing it (cv2 comes from one of several
+    # opencv-* wheels, cupy from cupy-cuda12x or -13x): read from metadata, nothing imported.
+    return metadata.packages_distributions()
+
+
+def library_versions(modules: Iterable[str] = ()) -> dict[str, str | None]:
+    """Installed versions of the core libraries and ``modules``, by import name.
+
+    Read from package metadata without importing (so this stays fast); a
+    module that is not installed maps to ``None``.
+    """
     out: dict[str, str | None] = {}
-    for module, dists in LIBRARIES.items():
+    for module in dict.fromkeys([*CORE_LIBRARIES, *modules]):
         out[module] = None
-        for dist in dists:
+        for dist in _distributions().get(module, ()):
             try:
                 out[module] = metadata.version(dist)
                 break
@@ -109,7 +113,7 @@ def machine_id(facts: dict[str, Any]) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
-def collect(planner: str | None = None, devices: bool = False) -> dict[str, Any]:
+def collect(planner: str | None = None, devices: bool = False, libraries: Iterable[str] = ()) -> dict[str, Any]:
     """Everything ``run.json`` records about this machine.
 
     Parameters
@@ -117,7 +121,10 @@ def collect(planner: str | None = None, devices: bool = False) -> dict[str, Any]
     planner : str, optional
         FFTW planner effort of the run.
     devices : bool
-        Also ask the registered device probes (GPU facts); this touches the device.
+        Also record the GPU's facts (:func:`symbench.machine.gpu.device_facts`); this touches the device.
+    libraries : iterable of str
+        Import names whose versions to record besides :data:`CORE_LIBRARIES`
+        (the modules the kernels require, from the kernel registry).
     """
     from symbench import __version__
 
@@ -133,7 +140,7 @@ def collect(planner: str | None = None, devices: bool = False) -> dict[str, Any]
         "os": platform.platform(),
         "python": sys.version.split()[0],
         "python_implementation": platform.python_implementation(),
-        "libraries": library_versions(),
+        "libraries": library_versions(libraries),
         "threads": thread_settings(),
         "fftw_planner": planner,
         "symbench_version": __version__,
@@ -141,14 +148,12 @@ def collect(planner: str | None = None, devices: bool = False) -> dict[str, Any]
     facts["machine_id"] = machine_id(facts)
     facts["machine_label"] = f"{facts['hostname']} ({facts['cpu_model']}, {facts['cpu_count']} cores)"
     if devices:
-        from symbench import gpu  # its probe (CuPy is imported only when the probe runs)
+        from symbench.machine import gpu  # CuPy is imported only here, when devices are asked for
 
-        gpu.register_probe()
-        for probe in DEVICE_PROBES:
-            try:
-                facts.update(probe())
-            except Exception as exc:  # a device probe must never fail a run
-                facts.setdefault("device_probe_errors", []).append(str(exc))
+        try:
+            facts.update(gpu.device_facts())
+        except Exception as exc:  # a device probe must never fail a run
+            facts.setdefault("device_probe_errors", []).append(str(exc))
     return facts
 
 

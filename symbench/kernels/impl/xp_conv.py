@@ -22,55 +22,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from symbench.numerics import CUFFT_PRIMES, next_smooth  # noqa: F401  (re-used by the CuPy kernels)
 from symbench.problem import conv_out_shape, crop_slices
-
-#: The radices cuFFT has optimised kernels for (its "Accuracy and Performance" notes).
-CUFFT_PRIMES = (2, 3, 5, 7)
-
-
-def next_smooth(n: int, primes: Sequence[int] = CUFFT_PRIMES, even: bool = False) -> int:
-    """The smallest integer ``>= n`` whose prime factors are all in ``primes``.
-
-    Parameters
-    ----------
-    n : int
-        Lower bound (a positive length).
-    primes : sequence of int
-        Allowed prime factors; cuFFT's fast radices by default.
-    even : bool
-        Also require an even result. Real (R2C/C2R) transforms of even length
-        run as a half-length complex transform plus a cheap post-pass, so the
-        last axis of a real transform is kept even.
-
-    Examples
-    --------
-    >>> next_smooth(1025), next_smooth(11), next_smooth(11, even=True)
-    (1029, 12, 12)
-    """
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"a transform length must be positive, got {n}")
-    if n <= 2:
-        return 2 if even else n
-    best = None
-    # Enumerate products of the primes up to the first power of 2 >= n, which
-    # always qualifies; the search space is tiny (a few hundred products).
-    limit = 1 << (n - 1).bit_length()
-    products = [1]
-    for p in primes:
-        grown = []
-        for base in products:
-            v = base
-            while v <= limit:
-                grown.append(v)
-                v *= p
-        products = grown
-    for v in products:
-        if v >= n and (not even or v % 2 == 0) and (best is None or v < best):
-            best = v
-    assert best is not None  # the power of two always qualifies
-    return best
-
 
 def fft_lengths(sx: Sequence[int], sh: Sequence[int], real: bool,
                 primes: Sequence[int] = CUFFT_PRIMES) -> tuple[int, ...]:

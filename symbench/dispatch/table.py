@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from symbench.errors import SchemaError, SymbenchError
+from symbench.problem import SERIES_FIELDS
 
 KIND = "symbench-dispatch-table"
 TABLE_SCHEMA_VERSION = 1
@@ -45,9 +46,7 @@ TABLE_SCHEMA_NOTES = {
        "measured n plus model-extrapolated octaves; machine facts from run.json",
 }
 #: The columns that make a setting (one entry of a table).
-SETTING_FIELDS = ("op", "group", "dim", "dtype", "mode", "batch", "c_in", "c_out", "threads", "device")
-#: Libraries whose version changes what is fastest (a different one gives a warning).
-TIMED_LIBRARIES = ("numpy", "scipy", "pyfftw", "numba", "cv2", "cupy")
+SETTING_FIELDS = (*SERIES_FIELDS[:-1], "device")
 #: The file ``symbench tune`` also writes in the user's cache directory.
 CACHE_NAME = "dispatch-table.json"
 
@@ -270,6 +269,16 @@ class DispatchTable:
     def machine(self) -> dict[str, Any]:
         return dict(self.data.get("machine") or {})
 
+    @property
+    def timed_libraries(self) -> list[str]:
+        """Libraries whose version changes what the table's kernels measure (a difference gives a warning).
+
+        Recorded by ``symbench tune`` from the kernels' ``requires``; a table
+        written before that compares every library it recorded.
+        """
+        machine = self.machine
+        return list(machine.get("timed_libraries") or (machine.get("libraries") or {}))
+
     def entry(self, setting: Sequence[Any]) -> Entry | None:
         return self.entries.get(tuple(setting))
 
@@ -286,7 +295,7 @@ class DispatchTable:
                              f"needs a table tuned on {op} runs (symbench tune RUN_DIR with {op} kernels)")
 
     def differences(self, env: Mapping[str, Any]) -> list[str]:
-        """How this machine (``env``, as :func:`symbench.environment.collect` gives) differs from the table's."""
+        """How this machine (``env``, as :func:`symbench.machine.environment.collect` gives) differs from the table's."""
         mine = self.machine
         out = []
         if mine.get("machine_id") and env.get("machine_id") and mine["machine_id"] != env["machine_id"]:
@@ -294,7 +303,7 @@ class DispatchTable:
                        f"running on {env.get('machine_label') or env['machine_id']}")
         theirs = mine.get("libraries") or {}
         here = env.get("libraries") or {}
-        for lib in TIMED_LIBRARIES:
+        for lib in self.timed_libraries:
             a, b = theirs.get(lib), here.get(lib)
             if a and a != b:
                 out.append(f"{lib} {a} when tuned, {b or 'not installed'} here")

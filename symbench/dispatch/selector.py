@@ -8,7 +8,7 @@ Which table (:func:`active_table`), first found wins:
    (``dispatch-table.json`` in :func:`symbench.paths.cache_dir`).
 
 A table given by 1 or 2 that cannot be read is an error
-(:class:`~symbench.table.TableError`); a damaged cached table (3) only gives a
+(:class:`~symbench.dispatch.table.TableError`); a damaged cached table (3) only gives a
 warning. A table tuned on another machine or with other library versions
 gives a warning when it is loaded. Problems the table has no entry for (another
 dtype, mode, dimension or thread count) fall back to the cost model.
@@ -32,7 +32,7 @@ from typing import Any
 
 from symbench.kernels.registry import all_kernels
 from symbench.problem import Problem
-from symbench.table import CACHE_NAME, Choice, DispatchTable, TableError
+from symbench.dispatch.table import CACHE_NAME, Choice, DispatchTable, TableError
 
 #: Seconds per multiply-add of a direct kernel (about 4 GFLOP/s on one core).
 DIRECT_S_PER_MAC = 0.5e-9
@@ -103,13 +103,13 @@ def cached_table_path() -> Path:
 
 
 def _warn_environment(table: DispatchTable) -> None:
-    from symbench.environment import cpu_model, library_versions, machine_id, memory_bytes
-    from symbench.store import SymbenchWarning
+    from symbench.machine.environment import cpu_model, library_versions, machine_id, memory_bytes
+    from symbench.errors import SymbenchWarning
     import socket
 
     facts: dict[str, Any] = {"hostname": socket.gethostname(), "cpu_model": cpu_model(),
                              "cpu_count": os.cpu_count(), "memory_total": memory_bytes()["total"]}
-    env = {"machine_id": machine_id(facts), "libraries": library_versions(),
+    env = {"machine_id": machine_id(facts), "libraries": library_versions(table.timed_libraries),
            "machine_label": f"{facts['hostname']} ({facts['cpu_model']}, {facts['cpu_count']} cores)"}
     diffs = table.differences(env)
     if diffs:
@@ -179,7 +179,7 @@ def active_table() -> DispatchTable | None:
     except TableError as exc:
         if strict:
             raise TableError(f"SYMBENCH_TABLE: {exc}") from None
-        from symbench.store import SymbenchWarning
+        from symbench.errors import SymbenchWarning
 
         warnings.warn(f"ignoring the cached dispatch table: {exc}; using the cost model", SymbenchWarning,
                       stacklevel=2)

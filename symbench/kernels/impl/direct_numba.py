@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from symbench.kernels._simd import vfma, vload, vsplat, vstore, vwidth, vzero_like
+from symbench.kernels.impl.simd import vfma, vload, vsplat, vstore, vwidth, vzero_like
 
 #: Output rows per 2-D plane tile.
 ROWS = 2

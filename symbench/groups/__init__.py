@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from symbench.errors import SymbenchError
+from symbench.numerics import channel_fft_conv
 
 if TYPE_CHECKING:
     from symbench.problem import Problem
@@ -235,10 +236,8 @@ def correlate_valid(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
     ``x (B, C, H, W)``, ``w (O, C, kh, kw)``: a correlation is a convolution
     with the flipped filter; channels are summed in frequency
-    (:func:`symbench.problem.channel_fft_conv`).
+    (:func:`symbench.numerics.channel_fft_conv`).
     """
-    from symbench.problem import channel_fft_conv
-
     x = np.asarray(x, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
     return channel_fft_conv(x, w[:, :, ::-1, ::-1], "valid")

@@ -82,6 +82,7 @@ from typing import Any
 import numpy as np
 
 from symbench.groups import filter_indices, get_group, same_padding
+from symbench.numerics import fast_len
 
 #: Largest im2col patch matrix of the direct method before it is split (bytes).
 PATCH_BUDGET = 64 * 2**20
@@ -157,13 +158,6 @@ class Plan:
         return self.N * (self.N // 2 + 1)
 
 
-def fast_len(n: int) -> int:
-    """A 2-3-5-smooth FFT length at least ``n`` (good for pocketfft, FFTW and cuFFT alike)."""
-    import scipy.fft
-
-    return int(scipy.fft.next_fast_len(int(n), real=True))
-
-
 def choose_strategy(G: int, gin: int, batch: int, c_in: int, c_out: int) -> str:
     """``filter`` when gathering ``|G|`` filter spectra moves fewer values than permuting inputs and outputs."""
     filter_cost = G * gin * c_in * c_out
@@ -182,7 +176,7 @@ def make_plan(group: str, op: str, x_shape: tuple[int, ...], w_shape: tuple[int,
     op : {"lift", "gconv"}
     x_shape, w_shape : tuple
         Canonical shapes (see the module docstring), assumed valid
-        (:func:`symbench.api.gconv` checks user input).
+        (:func:`symbench.dispatch.api.gconv` checks user input).
     mode : {"valid", "same"}
     fft : bool
         Also build the frequency-domain part.

@@ -4,7 +4,7 @@ Timed one after the other, two kernels of one problem see the machine at
 different moments: on a shared machine a burst of load during one kernel's
 samples moves their ratio, and with it the crossover bracket. Interleaved,
 every kernel is first prepared, verified and autoranged (as
-:func:`symbench.timing.measure` does), then sample ``i`` of every kernel is
+:func:`symbench.sweep.timing.measure` does), then sample ``i`` of every kernel is
 taken before sample ``i + 1`` of any: a change of load lands on all kernels
 alike, and the medians keep their ratio.
 
@@ -19,17 +19,40 @@ once (its few one-call samples), exactly as before.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from symbench.environment import available_memory
-from symbench.kernels.base import Kernel
+from symbench.kernels.base import Kernel, close_quietly
 from symbench.problem import Problem
-from symbench.timing import Measurement, TimingResult, autorange, gc_disabled
+from symbench.sweep.timing import Clock, Measurement, TimingResult, autorange, gc_disabled
 
 
-def applies(measurer: Any, problem: Problem, kernels: Sequence[Kernel]) -> bool:
+class Measures(Protocol):
+    """What interleaving needs of :class:`symbench.sweep.measure.Measurer` (which imports this module).
+
+    A protocol rather than the class keeps the imports one way:
+    measure -> interleave.
+    """
+
+    clock: Clock | None
+
+    def fits_in_memory(self, need: int) -> bool: ...
+
+    def precheck(self, kernel: Kernel, problem: Problem) -> tuple[str, str] | None: ...
+
+    def base_row(self, kernel: Kernel, problem: Problem, source: str) -> dict[str, Any]: ...
+
+    def setup(self, kernel: Kernel, problem: Problem, x: np.ndarray, h: np.ndarray, y_ref: np.ndarray,
+              row: dict[str, Any]) -> tuple[Any, Clock]: ...
+
+    def error_row(self, row: dict[str, Any], exc: BaseException) -> dict[str, Any]: ...
+
+    def finish(self, row: dict[str, Any], kernel: Kernel, problem: Problem, timing: TimingResult,
+               source: str = "grid") -> list[dict[str, Any]]: ...
+
+
+def applies(measurer: Measures, problem: Problem, kernels: Sequence[Kernel]) -> bool:
     """Whether ``kernels`` on ``problem`` should be interleaved: several CPU kernels that fit together.
 
     Not with a clock injected into the whole sweep (tests' fake clocks, whose
@@ -40,11 +63,7 @@ def applies(measurer: Any, problem: Problem, kernels: Sequence[Kernel]) -> bool:
     runnable = [k for k in kernels if measurer.precheck(k, problem) is None]
     if len(runnable) < 2 or any(k.device != "cpu" for k in runnable):
         return False
-    from symbench.runner import MEMORY_FRACTION
-
-    have = available_memory()
-    need = sum(k.host_memory_bytes(problem) for k in runnable)
-    return not have or need <= MEMORY_FRACTION * have
+    return measurer.fits_in_memory(sum(k.host_memory_bytes(problem) for k in runnable))
 
 
 class _Open:
@@ -67,7 +86,7 @@ class _Open:
         return TimingResult(Measurement(tuple(self.samples), self.loops, tuple(self.host)), self.single, False)
 
 
-def measure_interleaved(measurer: Any, problem: Problem, kernels: Sequence[Kernel],
+def measure_interleaved(measurer: Measures, problem: Problem, kernels: Sequence[Kernel],
                         inputs: tuple[np.ndarray, np.ndarray, np.ndarray], source: str = "grid"
                         ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Rows (and samples) of ``kernels`` on ``problem``, sampled in turns.
@@ -75,8 +94,6 @@ def measure_interleaved(measurer: Any, problem: Problem, kernels: Sequence[Kerne
     Rows that need no sampling (skipped, errors, over ``--max-call``) come as
     soon as they are known; the others after the last round, in kernel order.
     """
-    from symbench.runner import _close
-
     x, h, y_ref = inputs
     config = measurer.config
     opened: list[_Open] = []
@@ -103,11 +120,11 @@ def measure_interleaved(measurer: Any, problem: Problem, kernels: Sequence[Kerne
                 raise
             except Exception as exc:  # a kernel failure is a row, and the sweep goes on
                 if prepared is not None:
-                    _close(prepared)
+                    close_quietly(prepared)
                 yield measurer.error_row(row, exc), []
                 continue
             if timing is not None:  # over --max-call: done now, like the one-by-one path
-                _close(prepared)
+                close_quietly(prepared)
                 yield row, measurer.finish(row, kernel, problem, timing, source)
                 continue
             opened.append(_Open(kernel, row, prepared, clock, loops, single))
@@ -121,17 +138,17 @@ def measure_interleaved(measurer: Any, problem: Problem, kernels: Sequence[Kerne
                         raise
                     except Exception as exc:
                         opened.remove(o)
-                        _close(o.prepared)
+                        close_quietly(o.prepared)
                         failed.append((o, exc))
         for o, exc in failed:
             yield measurer.error_row(o.row, exc), []
         while opened:
             o = opened.pop(0)
-            _close(o.prepared)
+            close_quietly(o.prepared)
             yield o.row, measurer.finish(o.row, o.kernel, problem, o.timing(), source)
     finally:
         for o in opened:
-            _close(o.prepared)
+            close_quietly(o.prepared)
 
 
 __all__ = ["applies", "measure_interleaved"]

@@ -2,7 +2,7 @@
 
 Imported only from :meth:`symbench.kernels.cpu_direct.Direct.prepare`, so numba
 loads when the kernel is first used. The paths (see
-:mod:`symbench.kernels._direct_numba`):
+:mod:`symbench.kernels.impl.direct_numba`):
 
 * one real signal and one real filter per batch item -> ``plane1d`` / ``plane2d``;
 * channels (``C_in * C_out > 1``) -> the GEMM-shaped ``channels`` kernel over a
@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from symbench.kernels import _direct_numba as K
+from symbench.kernels.impl import direct_numba as K
 from symbench.kernels.base import Prepared
 from symbench.problem import Problem, conv_out_shape, crop_slices
 

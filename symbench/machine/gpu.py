@@ -1,13 +1,13 @@
 """CUDA through CuPy: is a GPU usable here, a CUDA-event clock, L2 flushing, device memory and facts.
 
 Everything device-specific of the GPU kernels lives here, so that the kernel
-logic itself (:mod:`symbench.kernels.xp_conv`) stays array-namespace code that
+logic itself (:mod:`symbench.kernels.impl.xp_conv`) stays array-namespace code that
 the tests run with NumPy. CuPy is imported lazily: importing this module is
 free, and a machine without CuPy or without a working GPU only gets a reason
 string from :func:`unavailable_reason`.
 
 This module knows nothing of sweeps; :class:`CudaEventClock` implements the
-:class:`symbench.timing.Clock` protocol like any other clock.
+:class:`symbench.sweep.timing.Clock` protocol like any other clock.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ class L2Flusher:
 
 
 class CudaEventClock:
-    """GPU time from CUDA events, in the :class:`symbench.timing.Clock` protocol.
+    """GPU time from CUDA events, in the :class:`symbench.sweep.timing.Clock` protocol.
 
     ``measure(fn, loops)`` records an event on the current stream, enqueues
     ``loops`` calls, records a second event and waits for it: the sample is
@@ -299,11 +299,3 @@ def device_facts() -> dict[str, Any]:
     except Exception as exc:
         facts["nvrtc"] = f"unavailable: {_one_line(exc)}"
     return {"gpu": facts}
-
-
-def register_probe() -> None:
-    """Add :func:`device_facts` to :data:`symbench.environment.DEVICE_PROBES` (once)."""
-    from symbench.environment import DEVICE_PROBES
-
-    if device_facts not in DEVICE_PROBES:
-        DEVICE_PROBES.append(device_facts)

@@ -27,7 +27,7 @@ its k: op, group, dim, n, batch, channels, dtype, mode, threads) and each
    the row stays, and ``symbench report`` says ``inconclusive``.
 
 The two kernels of a point are measured together: in turns, sample by sample,
-where the runner can interleave them (:mod:`symbench.interleave`), so that a
+where the runner can interleave them (:mod:`symbench.sweep.interleave`), so that a
 change of machine load hits both alike.
 
 Pairs share points, and a point measured for one pair may join another pair's
@@ -63,13 +63,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from symbench import interrupt
 from symbench.analysis.crossover import DEFAULT_ALPHA, crossover_position
+from symbench.errors import SymbenchWarning
 from symbench.kernels.base import Kernel, thread_limits
 from symbench.problem import KEY_FIELDS, Problem
-from symbench.runner import _series
-from symbench.store import COLUMNS, SymbenchWarning
-from symbench.timing import summarize
+from symbench.store import COLUMNS, RunWriter
+from symbench.sweep import interleave, interrupt
+from symbench.sweep.measure import Measurer, Progress, SweepResult, problem_inputs
+from symbench.sweep.timing import summarize
 
 #: The ``source`` of rows written by the search.
 SOURCE = "adaptive"
@@ -173,20 +174,20 @@ class AdaptiveSearch:
 
     Parameters
     ----------
-    measurer : symbench.runner.Measurer
+    measurer : symbench.sweep.measure.Measurer
         Measures one (kernel, problem) into a row and its samples.
     writer : symbench.store.RunWriter
         The run directory; rows already in it (``--resume``) are read back, not measured.
     jobs : sequence of (Problem, kernels)
-        From :func:`symbench.runner.plan`.
+        From :func:`symbench.sweep.runner.plan`.
     result, progress
-        The runner's :class:`~symbench.runner.SweepResult` and progress sink.
+        The runner's :class:`~symbench.sweep.measure.SweepResult` and progress sink.
     machine_id : str
         The run's machine id (the report's bootstrap is seeded with it).
     """
 
-    def __init__(self, measurer: Any, writer: Any, jobs: Sequence[tuple[Problem, Sequence[Kernel]]],
-                 result: Any, progress: Any, *, machine_id: str) -> None:
+    def __init__(self, measurer: Measurer, writer: RunWriter, jobs: Sequence[tuple[Problem, Sequence[Kernel]]],
+                 result: SweepResult, progress: Progress, *, machine_id: str) -> None:
         self.measurer = measurer
         self.writer = writer
         self.series = group_series(jobs)
@@ -234,7 +235,6 @@ class AdaptiveSearch:
         return total
 
     def _problem_inputs(self, problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from symbench.runner import problem_inputs
 
         got = self._inputs.get(problem)
         if got is None:
@@ -248,14 +248,13 @@ class AdaptiveSearch:
                  ) -> list[tuple[Kernel, dict[str, Any], list[dict[str, Any]]]]:
         """Rows and samples of ``kernels`` on ``problem``; in turns when the runner can interleave them.
 
-        Sampled in turns (:mod:`symbench.interleave`),
+        Sampled in turns (:mod:`symbench.sweep.interleave`),
         a change of machine load hits both kernels of a pair alike, which is
         what the bracket's verdict depends on.
         """
         runnable = [k for k in kernels if self.measurer.precheck(k, problem) is None]
         inputs = self._problem_inputs(problem) if runnable else (None, None, None)
         by_name = {k.name: k for k in kernels}
-        from symbench import interleave
 
         if len(kernels) > 1 and interleave.applies(self.measurer, problem, kernels):
             return [(by_name[row["kernel"]], row, samples) for row, samples in
@@ -367,7 +366,7 @@ class AdaptiveSearch:
         # Beyond a --max-call cut a kernel is not run: a grid sweep writes a timeout row
         # for every such k, the search just stays below the cut.
         for kern, p in ((d, pd_), (f, pf)):
-            cut = self.measurer.cut.get((kern.name, _series(problem)))
+            cut = self.measurer.cut.get((kern.name, problem.series()))
             if p is None and cut is not None and k > cut[0]:
                 return "bad"
         return "missing"

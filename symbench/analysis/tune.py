@@ -21,7 +21,7 @@ device) of the runs, on one machine:
    anchored at the nearest measured n: the models give the trend, the
    measurement the level. Those points are marked ``measured: false``.
 
-The result is a JSON-ready dict (format: :mod:`symbench.table`); its
+The result is a JSON-ready dict (format: :mod:`symbench.dispatch.table`); its
 ``regions`` (the fastest kernel per k range at each measured n) and
 ``grid_regret`` (how the table does on the very grid it was tuned on) are
 there for people.
@@ -41,7 +41,7 @@ from symbench.analysis.crossover import bracket
 from symbench.analysis.data import Runs, dedupe, series_label
 from symbench.analysis.models import fit_models, model_k_star
 from symbench.errors import SymbenchError
-from symbench.table import (KIND, SETTING_FIELDS, TABLE_SCHEMA_NOTES, TABLE_SCHEMA_VERSION, DispatchTable)
+from symbench.dispatch.table import (KIND, SETTING_FIELDS, TABLE_SCHEMA_NOTES, TABLE_SCHEMA_VERSION, DispatchTable)
 
 #: Octaves of n beyond the measured ones that each curve is extrapolated to, each way.
 EXTRA_OCTAVES = 4
@@ -246,7 +246,7 @@ def build_table(runs: Runs, *, created: str | None = None, by: str = "min") -> t
     Returns
     -------
     (dict, list of str)
-        The table (JSON-ready; see :mod:`symbench.table`) and plain sentences
+        The table (JSON-ready; see :mod:`symbench.dispatch.table`) and plain sentences
         (kernels left out, extrapolation, incomplete runs).
 
     Raises
@@ -342,6 +342,10 @@ def build_table(runs: Runs, *, created: str | None = None, by: str = "min") -> t
     versions = {str((m.get("environment") or {}).get("libraries")) for m in runs.metas if m}
     if len(versions) > 1:
         notes.append("the runs were made with different library versions; the table records the first run's")
+    machine = {f: env.get(f) for f in MACHINE_FACTS if f in env} or {"machine_id": machines[0]}
+    timed = timed_libraries(runs.metas, {name for e in entries for name in e["kernels"]})
+    if timed is not None:
+        machine["timed_libraries"] = timed
     table = {
         "kind": KIND,
         "schema_version": TABLE_SCHEMA_VERSION,
@@ -351,7 +355,7 @@ def build_table(runs: Runs, *, created: str | None = None, by: str = "min") -> t
         "statistic": column,
         "runs": [{"path": p, "run_id": m.get("run_id"), "complete": m.get("complete")}
                  for p, m in zip(runs.paths, runs.metas)],
-        "machine": {f: env.get(f) for f in MACHINE_FACTS if f in env} or {"machine_id": machines[0]},
+        "machine": machine,
         "extrapolation": (f"curves are measured brackets at the measured n (interpolated in log n and log k "
                           f"between them) and follow the fitted cost models' k*(n) for {EXTRA_OCTAVES} octaves "
                           "beyond them (anchored at the nearest measured n); outside the measured n and k a "
@@ -359,6 +363,26 @@ def build_table(runs: Runs, *, created: str | None = None, by: str = "min") -> t
         "entries": entries,
     }
     return table, notes
+
+
+def timed_libraries(metas: Sequence[Mapping[str, Any]], kernels: set[str]) -> list[str] | None:
+    """The libraries whose version changes what the table's ``kernels`` measure.
+
+    Read from what run.json recorded of each kernel (``requires``), so that the
+    kernel registry stays the one place these facts live; NumPy holds every
+    kernel's buffers and is always included. ``None`` when a run predates that
+    record: the table then compares every library it recorded.
+    """
+    infos: dict[str, Any] = {}
+    for meta in metas:
+        infos.update((meta or {}).get("kernels") or {})
+    libs = {"numpy"}
+    for name in kernels:
+        info = infos.get(name) or {}
+        if "requires" not in info:
+            return None
+        libs.update(info["requires"])
+    return sorted(libs)
 
 
 def _version() -> str:

@@ -7,7 +7,7 @@ in a small LRU cache of *plans* (:meth:`symbench.kernels.base.Kernel.planned`:
 FFTW plans, aligned buffers, compiled code, made once per shape) and calls the
 plan: no validation, no table lookup and no allocation beyond the result. Only
 the first call of a shape validates its inputs, asks the dispatcher
-(:func:`symbench.dispatch.select`: the tuned table, else the cost model) and
+(:func:`symbench.dispatch.selector.select`: the tuned table, else the cost model) and
 builds the plan. ``kernel=None`` and ``kernel=K`` share one plan when the
 dispatcher picks ``K``, so a dispatched call costs what a call of the chosen
 kernel costs.
@@ -100,7 +100,7 @@ def _forget_dispatched() -> None:
 
 
 def _listen() -> None:
-    from symbench import dispatch
+    from symbench.dispatch import selector as dispatch
 
     if _forget_dispatched not in dispatch.listeners:
         dispatch.listeners.append(_forget_dispatched)
@@ -195,7 +195,7 @@ def _convolve(x: Any, h: Any, mode: str, kernel: str | None, threads: int) -> np
         return scipy.signal.convolve(x, h, mode=mode)
     conv_out_shape(x.shape, h.shape, mode)  # SciPy's valid-mode rule, with its message
     problem = _problem(x, h, mode, threads)
-    from symbench import dispatch
+    from symbench.dispatch import selector as dispatch
 
     if kernel is None:
         # A non-square 2-D problem is looked up at the geometric mean of its sides.
