@@ -7,7 +7,7 @@ RUN    ?= results/$(shell date +%Y%m%d-%H%M%S)
 RUN    := $(RUN)
 CONFIG ?= configs/default.toml
 
-.PHONY: sweep test install dev clean gpu-check bench bench-stability regret adaptive-bench
+.PHONY: sweep test docs install dev clean gpu-check bench bench-stability regret adaptive-bench
 
 # The venv is rebuilt when pyproject.toml changes.
 $(BIN)/symbench: pyproject.toml
@@ -19,7 +19,7 @@ $(BIN)/symbench: pyproject.toml
 install: $(BIN)/symbench
 
 $(VENV)/.dev: $(BIN)/symbench
-	$(BIN)/python -m pip install -q -e ".[opencv,plot,dev]"
+	$(BIN)/python -m pip install -q -e ".[opencv,plot,dev,docs]"
 	touch $@
 
 dev: $(VENV)/.dev
@@ -30,9 +30,15 @@ sweep: install
 	$(BIN)/symbench report $(RUN) --format table --plot $(RUN)/figures.png
 	@echo $(RUN)
 
-## test: install the test dependencies and run the whole suite (no GPU needed)
+## test: install the test dependencies, check the import contracts and the docs build, run the whole suite (no GPU needed)
 test: dev
+	$(BIN)/lint-imports
+	$(BIN)/python -m mkdocs build --strict -q -d build/site
 	$(BIN)/python -m pytest -q -n 2 --timeout 600
+
+## docs: build the documentation site into build/site (mkdocs serve for a live preview)
+docs: dev
+	$(BIN)/python -m mkdocs build --strict -d build/site
 
 ## bench: the fast-kernel comparisons (bench/bench.toml) through symbench's sweep, GEMM measured
 ## in the same process; writes $(BENCH_OUT)/report.md (Markdown tables of ratios, GFLOP/s, % of GEMM)

@@ -21,6 +21,24 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("SYMBENCH_CACHE_DIR", str(cache))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_gpu_probe():
+    # A test that fakes the GPU's presence or absence must not leak it into the next one.
+    yield
+    from symbench.machine import gpu
+
+    gpu.assume(False)
+
+
+@pytest.fixture
+def kernel_registry():
+    """The kernel registry, restored as it was after the test (register test kernels freely)."""
+    from symbench.kernels import registry
+
+    with registry.temporary() as kernels:
+        yield kernels
+
+
 @dataclass
 class CliResult:
     code: int

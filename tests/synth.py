@@ -9,15 +9,15 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from symbench.kernels import all_kernels
 from symbench.problem import KEY_FIELDS
 from symbench.store import COLUMNS, SAMPLE_COLUMNS, RunWriter
 
 RUN_ID = "20260101-000000-test"
 MACHINE = {"machine_id": "m0000000001", "machine_label": "testbox (Test CPU, 2 cores)"}
 LIBS = {"numpy": "2.0.0", "scipy": "1.14.0", "pyfftw": "0.14.0", "cv2": None, "cupy": None}
-METHOD = {"direct": "direct", "direct-numpy": "direct", "direct-scipy": "direct", "fft-numpy": "fft",
-          "fft-scipy": "fft", "fft-pyfftw": "fft", "oa-scipy": "fft", "auto-scipy": "auto",
-          "auto-opencv": "auto", "direct-cupy": "direct", "fft-cupy": "fft"}
+#: Each kernel's method, from the registry (synthetic rows of other names default to "direct").
+METHOD = {name: kernel.method for name, kernel in all_kernels().items()}
 
 
 def spread_samples(median: float, spread: float = 0.02, count: int = 7) -> np.ndarray:

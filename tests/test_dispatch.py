@@ -195,11 +195,11 @@ def test_dispatcher_follows_the_table(tmp_path: Path, table):
         x, h = rng.standard_normal(n), rng.standard_normal(k)
         y = symbench.convolve(x, h)
         np.testing.assert_allclose(y, scipy.signal.convolve(x, h), atol=1e-9)
-        plan = api._fast[(x.shape, h.shape, x.dtype, h.dtype, "full", None, 1)]
+        plan = api.cached_plan(x, h, "full", None, 1)
         assert plan.kernel.name == dispatch.select(Problem(n=n, k=k)).kernel
         # the named kernel shares the plan the dispatcher made
         symbench.convolve(x, h, kernel=plan.kernel.name)
-        assert api._fast[(x.shape, h.shape, x.dtype, h.dtype, "full", plan.kernel.name, 1)] is plan
+        assert api.cached_plan(x, h, "full", plan.kernel.name, 1) is plan
 
 
 def test_no_table_falls_back_to_the_model(monkeypatch):
@@ -259,7 +259,7 @@ def test_table_from_another_machine_warns(tmp_path: Path, table):
 def test_use_table_switches_cached_dispatch(tmp_path: Path, table):
     x, h = np.ones(3000), np.ones(5)
     symbench.convolve(x, h)  # the model's choice, cached
-    model_plan = api._fast[(x.shape, h.shape, x.dtype, h.dtype, "full", None, 1)]
+    model_plan = api.cached_plan(x, h, "full", None, 1)
     # a table that always picks fft-pyfftw for this setting
     only = json.loads(table_json(table))
     e = only["entries"][0]
@@ -269,7 +269,7 @@ def test_use_table_switches_cached_dispatch(tmp_path: Path, table):
     p.write_text(json.dumps(only))
     symbench.use_table(p)
     symbench.convolve(x, h)
-    plan = api._fast[(x.shape, h.shape, x.dtype, h.dtype, "full", None, 1)]
+    plan = api.cached_plan(x, h, "full", None, 1)
     assert plan.kernel.name == "fft-pyfftw" and plan is not model_plan
 
 

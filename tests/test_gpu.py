@@ -441,8 +441,7 @@ def fake_cupy(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     where.mkdir(exist_ok=True)
     fake = make_fake_cupy(where if shutil.which("g++") else None)
     monkeypatch.setattr(gpu, "cupy", lambda: fake)
-    monkeypatch.setattr(gpu, "_status", None)
-    monkeypatch.setattr(gpu, "_lib_status", {})
+    gpu.assume(None)
     monkeypatch.setattr(cupy_conv, "_MODULES", {})  # never hand a fake module to a real run
     return fake
 
@@ -501,7 +500,7 @@ def test_device_facts_for_run_json(fake_cupy: SimpleNamespace) -> None:
 
 
 def test_device_facts_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gpu, "_status", "no CUDA device: cudaErrorNoDevice")
+    gpu.assume("no CUDA device: cudaErrorNoDevice")
     assert gpu.device_facts() == {"gpu": {"available": False, "reason": "no CUDA device: cudaErrorNoDevice"}}
 
 
@@ -593,7 +592,7 @@ def test_verify_passes_for_both_kernels_through_the_standin(fake_cupy: SimpleNam
     assert not any(c.kernel == "direct-cupy" and "complex" in c.case for c in checks)
 
 
-def test_sweep_with_gpu_kernels_through_the_standin(fake_cupy: SimpleNamespace, tmp_path: Path,
+def test_sweep_with_gpu_kernels_through_the_standin(kernel_registry: dict, fake_cupy: SimpleNamespace, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     if shutil.which("g++") is None:
         pytest.skip("g++ is not installed")
@@ -603,7 +602,6 @@ def test_sweep_with_gpu_kernels_through_the_standin(fake_cupy: SimpleNamespace, 
     from symbench.sweep.runner import run_sweep
     from symbench.sweep.timing import FakeClock
 
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry.all_kernels()))
     for kernel in (cupy_conv.FFTCupy(), cupy_conv.DirectCupy()):
         registry.register(kernel)
     cfg = config_from_mapping({"repeat": 2, "grid": [
@@ -678,8 +676,7 @@ def test_gpu_kernels_are_listed_unavailable_with_a_reason(cli) -> None:
 
 def test_no_cupy_gives_an_import_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy -> ImportError
-    monkeypatch.setattr(gpu, "_status", False)
-    monkeypatch.setattr(gpu, "_lib_status", {})
+    gpu.assume(False)
     for kernel in (cupy_conv.FFTCupy(), cupy_conv.DirectCupy()):
         assert kernel.unavailable_reason().startswith("cannot import cupy: ModuleNotFoundError")
     assert gpu.device_facts()["gpu"]["available"] is False
@@ -687,8 +684,8 @@ def test_no_cupy_gives_an_import_reason(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_availability_is_probed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    monkeypatch.setattr(gpu, "_status", False)
-    monkeypatch.setattr(gpu, "_probe", lambda: calls.append(1) or "no CUDA device: test")
+    gpu.assume(False)
+    monkeypatch.setattr(gpu, "probe", lambda: calls.append(1) or "no CUDA device: test")
     for _ in range(3):
         assert gpu.unavailable_reason() == "no CUDA device: test"
     assert calls == [1]

@@ -45,8 +45,7 @@ def _kernels() -> list[Any]:
 def fake_cupy(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     fake = make_fake_cupy(None)  # no RawModule needed: the group kernels are CuPy array code
     monkeypatch.setattr(gpu, "cupy", lambda: fake)
-    monkeypatch.setattr(gpu, "_status", None)
-    monkeypatch.setattr(gpu, "_lib_status", {})
+    gpu.assume(None)
     monkeypatch.setattr(cupy_conv, "_MODULES", {})
     return fake
 
@@ -320,7 +319,7 @@ def test_verify_equivariance_suite_passes_through_the_standin(fake_cupy: SimpleN
         assert any("vs float64 reference" in c and "float64" in c for c in mine)
 
 
-def test_sweep_with_the_gpu_group_kernels_through_the_standin(fake_cupy: SimpleNamespace, tmp_path: Path,
+def test_sweep_with_the_gpu_group_kernels_through_the_standin(kernel_registry: dict, fake_cupy: SimpleNamespace, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import pandas as pd
 
@@ -328,7 +327,6 @@ def test_sweep_with_the_gpu_group_kernels_through_the_standin(fake_cupy: SimpleN
     from symbench.sweep.runner import run_sweep
     from symbench.sweep.timing import FakeClock
 
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry.all_kernels()))
     for kernel in _kernels():
         registry.register(kernel)
     cfg = config_from_mapping({"repeat": 2, "grid": [
@@ -358,12 +356,11 @@ def _summary_module() -> Any:
     return module
 
 
-def test_gpu_check_verify_summary_needs_every_gpu_kernel_checked(fake_cupy: SimpleNamespace, cli,
+def test_gpu_check_verify_summary_needs_every_gpu_kernel_checked(kernel_registry: dict, fake_cupy: SimpleNamespace, cli,
                                                                  tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """What ``scripts/gpu-check.sh`` concludes from ``symbench verify --kernel '*-cupy' --json``."""
     summary = _summary_module()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry.all_kernels()))
     for kernel in _kernels():
         registry.register(kernel)  # fresh instances: available through the stand-in
     r = cli("verify", "--kernel", "gconv-*-cupy", "--json")

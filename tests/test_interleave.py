@@ -192,5 +192,6 @@ def test_switch_off(tmp_path: Path, monkeypatch):
     cfg = load_config(None, {"kernel": ["il-a,il-b"], "n": "64", "k": "3", "repeat": "3", "min_time": "0.002"})
     run_sweep(cfg, tmp_path / "run")
     names = [e[1] for e in LOG.events if e[0] == "sample"]
-    # One by one: all of il-a's measurements, then all of il-b's.
+    # One by one: all of il-a's measurements, then all of il-b's (and both were sampled).
+    assert set(names) == {"il-a", "il-b"}
     assert names == sorted(names)

@@ -92,6 +92,14 @@ _plans: dict[tuple, _Plan] = {}
 _cache_lock = threading.Lock()
 
 
+def cached_plan(x: np.ndarray, h: np.ndarray, mode: str = "full", kernel: str | None = None,
+                threads: int = 1) -> Any:
+    """The plan :func:`convolve` reuses for arrays like ``x`` and ``h`` (``None`` when none is cached)."""
+    x, h = np.asarray(x), np.asarray(h)
+    with _cache_lock:
+        return _fast.get((x.shape, h.shape, x.dtype, h.dtype, mode, kernel, threads))
+
+
 def _forget_dispatched() -> None:
     """Another dispatch table: the kernel=None entries may now choose differently."""
     with _cache_lock:

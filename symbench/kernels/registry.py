@@ -111,6 +111,15 @@ def all_kernels() -> dict[str, Kernel]:
     return _REGISTRY
 
 
+def reload() -> dict[str, Kernel]:
+    """Discover the kernels again, in place (a plug-in installed into a running process)."""
+    registry = all_kernels()
+    fresh = _load()
+    registry.clear()
+    registry.update(fresh)
+    return registry
+
+
 def register(kernel: Kernel) -> None:
     """Add a kernel at run time (tests, notebooks); an existing name is replaced."""
     all_kernels()[kernel.name] = kernel

@@ -29,7 +29,8 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
-def _probe() -> str | None:
+def probe() -> str | None:
+    """Ask CuPy and the CUDA runtime now: why no GPU can be used, or ``None`` (not cached)."""
     try:
         import cupy  # noqa: F401
     except Exception as exc:  # ImportError, or a wheel that does not match the CUDA libraries
@@ -52,7 +53,7 @@ def unavailable_reason() -> str | None:
     """
     global _status
     if _status is False:
-        _status = _probe()
+        _status = probe()
     return _status  # type: ignore[return-value]
 
 
@@ -76,10 +77,14 @@ def library_reason(name: str) -> str | None:
     return _lib_status[name]
 
 
-def _reset_for_tests() -> None:
-    """Forget the probes (tests that fake CuPy's absence)."""
+def assume(reason: str | None | bool) -> None:
+    """Set what :func:`unavailable_reason` answers, and forget the library probes.
+
+    ``None``: a GPU is usable (the NumPy stand-in for CuPy in the tests); a
+    string: why not; ``False``: probe again on the next question.
+    """
     global _status
-    _status = False
+    _status = reason
     _lib_status.clear()
 
 
