@@ -2,7 +2,7 @@
 
 Without a GPU these tests run the kernels' own code path -- prepare (host
 plan, ``Plan.to(cupy)``, uploads), the warm-up, the CUDA-event clock, result,
-close -- against the NumPy-backed stand-in for CuPy of ``test_gpu.py``, so the
+close -- against the NumPy-backed stand-in for CuPy of ``gpu_common.py``, so the
 wiring and the numerics (``gconv_core`` with ``xp`` = the stand-in) are
 checked here: against the float64 reference, through ``symbench verify``'s
 equivariance suite, through a sweep, and for the memory estimate. Tests
@@ -31,7 +31,7 @@ from symbench.kernels.base import KernelOptions
 from symbench.kernels.impl.xp_conv import CUFFT_PRIMES
 from symbench.problem import Problem, make_inputs
 from symbench.reference import rel_err
-from test_gpu import make_fake_cupy
+from gpu_common import make_fake_cupy
 
 HAVE_GPU = gpu_available()
 NAMES = ("gconv-direct-cupy", "gconv-fft-cupy")
