@@ -13,7 +13,8 @@ from symbench.groups.equivariance import element_name, suite
 from symbench.errors import SymbenchError
 from symbench.groups import get_group
 from symbench.kernels.impl import gconv_core as core
-from symbench.kernels.gconv import GconvDirect, GconvFFT, choose
+from symbench.dispatch.costs import choose_gconv as choose
+from symbench.kernels.gconv import GconvDirect, GconvFFT
 from symbench.kernels.registry import all_kernels, get, register, unregister
 from symbench.problem import Problem
 from symbench.verify import verify

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from symbench.analysis.data import dedupe, ok_rows
-from symbench.problem import GROUP_ORDER
+from symbench.dispatch.costs import direct_work, fft_work
 
 #: A series: everything that stays fixed while a model is fitted over n and k.
 FIT_KEYS = ("machine_id", "machine", "device", "kernel", "method", "op", "group", "dim", "dtype", "mode",
@@ -37,32 +37,6 @@ FIT_KEYS = ("machine_id", "machine", "device", "kernel", "method", "op", "group"
 MODEL_COLUMNS = (*FIT_KEYS, "model", "slope", "intercept", "points", "n_values", "k_min", "k_max",
                  "rel_rmse", "max_rel_err", "r2_log")
 FORMULAS = {"direct": "a*out*h + b", "fft": "c*N*log2(N) + d"}
-
-
-def direct_work(op: str, group: str, dim: int, mode: str, n: Any, k: Any,
-                batch: int = 1, c_in: int = 1, c_out: int = 1) -> np.ndarray:
-    """``|out| * |kernel|`` multiply-adds of the direct method (vectorised over n and k)."""
-    n = np.asarray(n, dtype=float)
-    k = np.asarray(k, dtype=float)
-    if op == "conv" and mode == "valid":
-        small = np.minimum(n, k)  # SciPy swaps the operands when the kernel is longer
-    else:
-        small = k
-    if mode == "full":
-        out = n + k - 1
-    elif mode == "same":
-        out = n
-    else:
-        out = np.abs(n - k) + 1 if op == "conv" else np.maximum(n - k + 1, 1)
-    g = GROUP_ORDER.get(str(group), 1)
-    factor = {"conv": 1, "lift": g, "gconv": g * g}.get(op, 1)
-    return batch * c_in * c_out * factor * out ** dim * small ** dim
-
-
-def fft_work(dim: int, n: Any, k: Any) -> np.ndarray:
-    """``N log2 N`` with ``N = (n + k - 1) ** dim`` (vectorised)."""
-    size = (np.asarray(n, dtype=float) + np.asarray(k, dtype=float) - 1) ** dim
-    return size * np.log2(np.maximum(size, 2.0))
 
 
 def work(method: str, fit: Mapping[str, Any], n: Any, k: Any) -> np.ndarray:

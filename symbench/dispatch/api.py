@@ -339,7 +339,7 @@ def gconv(x: Any, w: Any, group: str = "p4", mode: str = "valid", kernel: str | 
                       c_in=x.shape[1], c_out=w.shape[0], dtype=np.dtype(dtype).name, mode=mode,
                       threads=threads)
     if kernel is None:
-        from symbench.kernels.gconv import choose
+        from symbench.dispatch.costs import choose_gconv as choose
 
         kernel = choose(problem)
     kern = get(kernel)

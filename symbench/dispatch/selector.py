@@ -22,7 +22,6 @@ constants are rough figures for one modern x86 core.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import warnings
@@ -30,30 +29,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from symbench.dispatch.costs import model_times
 from symbench.kernels.registry import all_kernels
 from symbench.problem import Problem
 from symbench.dispatch.table import CACHE_NAME, Choice, DispatchTable, TableError
 
-#: Seconds per multiply-add of a direct kernel (about 4 GFLOP/s on one core).
-DIRECT_S_PER_MAC = 0.5e-9
-#: Seconds per N log2 N of one real FFT.
-FFT_S_PER_NLOGN = 0.6e-9
-#: Fixed costs per call.
-DIRECT_OVERHEAD_S = 2e-6
-FFT_OVERHEAD_S = 15e-6
-
 DIRECT_PREFERENCE = ("direct", "direct-numpy", "direct-scipy")
 FFT_PREFERENCE = ("fft-pyfftw", "fft-scipy", "fft-numpy")
-
-
-def model_times(problem: Problem) -> tuple[float, float]:
-    """Modelled seconds of (direct, fft) for ``problem``."""
-    macs = problem.flops() / (8.0 if problem.is_complex else 2.0)
-    t_direct = DIRECT_OVERHEAD_S + DIRECT_S_PER_MAC * macs
-    n_fft = math.prod(problem.fft_shape())
-    transforms = problem.batch * problem.c_in + problem.c_out * problem.c_in + problem.batch * problem.c_out
-    t_fft = FFT_OVERHEAD_S + FFT_S_PER_NLOGN * transforms * n_fft * math.log2(max(2, n_fft))
-    return t_direct, t_fft
 
 
 def _first_usable(names: tuple[str, ...], problem: Problem) -> str | None:

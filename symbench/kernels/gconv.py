@@ -116,41 +116,6 @@ class GconvFFTUnshared(GconvFFT):
         return core.gconv_fft_unshared(np, x, h, plan, scipy.fft)
 
 
-# -- a rough choice for symbench.gconv(kernel=None) ------------------------------------------------
-
-#: Seconds per multiply-add of the im2col GEMM (float32 BLAS on one AVX-512 core; float64 twice that),
-#: fitted roughly to a run of configs/gconv.toml.
-DIRECT_S_PER_MAC = 0.05e-9
-#: Seconds per ``N^2 log2 N^2`` of one real 2-D transform, and per complex product of the spectral sum.
-FFT_S_PER_NLOGN = 0.4e-9
-FFT_S_PER_CMAC = 0.5e-9
-#: Fixed costs per call (Python and library overheads).
-DIRECT_OVERHEAD_S = 2e-5
-FFT_OVERHEAD_S = 1e-4
-
-
-def model_times(problem: Problem) -> tuple[float, float]:
-    """Modelled seconds of (gconv-direct, gconv-fft) for a lift/gconv problem."""
-    wide = 2.0 if problem.dtype == "float64" else 1.0
-    macs = problem.flops() / 2.0
-    G = problem.group_order
-    gin = G if problem.op == "gconv" else 1
-    pad = problem.k - 1 if problem.mode == "same" else 0
-    N = fast_len(problem.n + pad)
-    n2 = N * N
-    transforms = problem.batch * problem.c_in * gin + problem.c_out * problem.c_in * gin
-    transforms += problem.batch * problem.c_out * G
-    spectral = n2 / 2 * G * gin * problem.c_in * problem.c_out * problem.batch
-    t_fft = FFT_OVERHEAD_S + wide * (FFT_S_PER_NLOGN * transforms * n2 * math.log2(n2) + FFT_S_PER_CMAC * spectral)
-    return DIRECT_OVERHEAD_S + wide * DIRECT_S_PER_MAC * macs, t_fft
-
-
-def choose(problem: Problem) -> str:
-    """``gconv-direct`` or ``gconv-fft``, whichever :func:`model_times` predicts faster."""
-    t_direct, t_fft = model_times(problem)
-    return "gconv-direct" if t_direct <= t_fft else "gconv-fft"
-
-
 KERNELS: list[Kernel] = [GconvDirect(), GconvFFT(), GconvFFTUnshared()]
 
 from symbench.groups import equivariance as _equivariance  # noqa: E402  registers the verify suite
