@@ -36,6 +36,7 @@ import pandas as pd
 
 from symbench.analysis.crossover import GROUP_COLUMNS, find_crossovers
 from symbench.analysis.data import Runs, dedupe, row_samples, sample_index
+from symbench.analysis.stats import mann_whitney_p
 from symbench.problem import KEY_FIELDS
 
 DEFAULT_THRESHOLD = 0.10
@@ -90,15 +91,6 @@ def min_p_value(m: int, n: int) -> float:
     if m < 1 or n < 1:
         return 1.0
     return 1.0 / math.comb(m + n, m)
-
-
-def mann_whitney_p(new: np.ndarray, base: np.ndarray, alternative: str) -> float:
-    """One-sided Mann-Whitney U p-value (``alternative``: ``"greater"``: new slower)."""
-    from scipy.stats import mannwhitneyu
-
-    if np.array_equal(np.sort(new), np.sort(base)):
-        return 1.0  # identical samples (a run against itself): nothing to test
-    return float(mannwhitneyu(new, base, alternative=alternative).pvalue)
 
 
 def classify(ratio: float, new: np.ndarray | None, base: np.ndarray | None, threshold: float,

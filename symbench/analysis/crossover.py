@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from symbench.analysis.data import dedupe, ok_rows, row_samples, sample_index
+from symbench.analysis.stats import log_interpolate_k
 from symbench.problem import SERIES_FIELDS
 
 #: The report columns fixed by SPEC.md, in order.
@@ -140,8 +141,7 @@ def bracket(ks: Sequence[float], t_direct: Sequence[float], t_fft: Sequence[floa
         return Bracket(pos, "direct_always", float(k[-1]), math.nan, math.nan)
     lo, hi = pos - 1, pos
     lr_lo, lr_hi = math.log(td[lo] / tf[lo]), math.log(td[hi] / tf[hi])  # lr_lo <= 0 < lr_hi
-    frac = 0.0 if lr_hi == lr_lo else (0.0 - lr_lo) / (lr_hi - lr_lo)
-    k_star = math.exp(math.log(k[lo]) + frac * (math.log(k[hi]) - math.log(k[lo])))
+    k_star = log_interpolate_k(float(k[lo]), float(k[hi]), lr_lo, lr_hi)
     return Bracket(pos, "crossover", float(k[lo]), float(k[hi]), k_star)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from symbench.analysis.data import dedupe, ok_rows
+from symbench.analysis.stats import log_interpolate_k
 from symbench.dispatch.costs import direct_work, fft_work
 
 #: A series: everything that stays fixed while a model is fitted over n and k.
@@ -157,9 +158,7 @@ def model_k_star(direct_fit: Mapping[str, Any], fft_fit: Mapping[str, Any], n: i
     if pos == ks.size:
         return math.inf
     lo, hi = pos - 1, pos
-    lr_lo, lr_hi = math.log(td[lo] / tf[lo]), math.log(td[hi] / tf[hi])
-    frac = 0.0 if lr_hi == lr_lo else -lr_lo / (lr_hi - lr_lo)
-    return math.exp(math.log(ks[lo]) + frac * (math.log(ks[hi]) - math.log(ks[lo])))
+    return log_interpolate_k(float(ks[lo]), float(ks[hi]), math.log(td[lo] / tf[lo]), math.log(td[hi] / tf[hi]))
 
 
 def _fit_index(models: pd.DataFrame) -> dict[tuple, dict[str, Any]]:

@@ -40,6 +40,7 @@ import pandas as pd
 from symbench.analysis.crossover import bracket
 from symbench.analysis.data import Runs, dedupe, series_label
 from symbench.analysis.models import fit_models, model_k_star
+from symbench.analysis.stats import log_interpolate_k
 from symbench.errors import SymbenchError
 from symbench.dispatch.table import (KIND, SETTING_FIELDS, TABLE_SCHEMA_NOTES, TABLE_SCHEMA_VERSION, DispatchTable)
 
@@ -116,11 +117,7 @@ def split(ks: Sequence[float], t_left: Sequence[float], t_right: Sequence[float]
         out["k_hi"] = float(k[pos])
     if 0 < pos < len(k):
         lo, hi = pos - 1, pos
-        if r[lo] <= 0 < r[hi]:
-            frac = -r[lo] / (r[hi] - r[lo])
-        else:
-            frac = 0.5
-        out["k_star"] = float(math.exp(math.log(k[lo]) + frac * (math.log(k[hi]) - math.log(k[lo]))))
+        out["k_star"] = float(log_interpolate_k(float(k[lo]), float(k[hi]), float(r[lo]), float(r[hi])))
     return out
 
 

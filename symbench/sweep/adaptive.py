@@ -64,6 +64,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from symbench.analysis.crossover import DEFAULT_ALPHA, crossover_position
+from symbench.analysis.stats import mann_whitney_p
 from symbench.errors import SymbenchWarning
 from symbench.kernels.base import Kernel, thread_limits
 from symbench.problem import KEY_FIELDS, Problem
@@ -162,11 +163,9 @@ def _plain(value: Any) -> Any:
 
 def _separated(slow: Sequence[float], fast: Sequence[float], alpha: float) -> bool:
     """One-sided Mann-Whitney U: are ``slow``'s samples larger than ``fast``'s (p < alpha)?"""
-    from scipy.stats import mannwhitneyu
-
     if len(slow) < 2 or len(fast) < 2:
         return False
-    return float(mannwhitneyu(slow, fast, alternative="greater").pvalue) < alpha
+    return mann_whitney_p(slow, fast, "greater") < alpha
 
 
 class AdaptiveSearch:
