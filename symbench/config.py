@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
 
+from symbench.defaults import DEFAULTS, PLANNERS
 from symbench.errors import ConfigError
 from symbench.problem import DIMS, DTYPES, GROUP_MODES, GROUP_ORDER, MODES, OPS, Problem
 
@@ -232,13 +233,13 @@ class SweepConfig:
     """
 
     grids: tuple[Grid, ...]
-    repeat: int = 7
-    min_time: float = 0.005
-    max_call: float = 1.0
-    adaptive: bool = False
-    seed: int = 0
-    planner: str = "measure"
-    flush_l2: bool = False
+    repeat: int = DEFAULTS["repeat"]
+    min_time: float = DEFAULTS["min_time"]
+    max_call: float = DEFAULTS["max_call"]
+    adaptive: bool = DEFAULTS["adaptive"]
+    seed: int = DEFAULTS["seed"]
+    planner: str = DEFAULTS["planner"]
+    flush_l2: bool = DEFAULTS["flush_l2"]
     source: str = "command line"
 
     def to_dict(self) -> dict[str, Any]:
@@ -339,18 +340,16 @@ def _grid_from_mapping(data: Mapping[str, Any], where: str, cli: Collection[str]
 
 
 def _settings(grids: list[Grid], settings: Mapping[str, Any], source: str, cli: Collection[str] = ()) -> SweepConfig:
-    from symbench.kernels.base import PLANNERS
-
     def name(key: str) -> str:
         return _key_name(source, key, cli)
 
     if not grids:
         raise ConfigError(f"{source}: no grid to sweep; add a [[grid]] table with n and k")
-    planner = str(settings.get("planner", "measure"))
+    planner = str(settings.get("planner", DEFAULTS["planner"]))
     if planner not in PLANNERS:
         raise ConfigError(f"{name('planner')}: {planner!r} is not supported; "
                           f"allowed: {', '.join(PLANNERS)}")
-    seed = settings.get("seed", 0)
+    seed = settings.get("seed", DEFAULTS["seed"])
     if isinstance(seed, bool) or not isinstance(seed, int):
         try:
             seed = int(str(seed).strip())
@@ -360,13 +359,13 @@ def _settings(grids: list[Grid], settings: Mapping[str, Any], source: str, cli: 
         raise ConfigError(f"{name('seed')}: {seed} must be >= 0")
     return SweepConfig(
         grids=tuple(grids),
-        repeat=_positive_int(settings.get("repeat", 7), name("repeat")),
-        min_time=_positive_float(settings.get("min_time", 0.005), name("min_time")),
-        max_call=_positive_float(settings.get("max_call", 1.0), name("max_call")),
-        adaptive=bool(settings.get("adaptive", False)),
+        repeat=_positive_int(settings.get("repeat", DEFAULTS["repeat"]), name("repeat")),
+        min_time=_positive_float(settings.get("min_time", DEFAULTS["min_time"]), name("min_time")),
+        max_call=_positive_float(settings.get("max_call", DEFAULTS["max_call"]), name("max_call")),
+        adaptive=bool(settings.get("adaptive", DEFAULTS["adaptive"])),
         seed=seed,
         planner=planner,
-        flush_l2=bool(settings.get("flush_l2", False)),
+        flush_l2=bool(settings.get("flush_l2", DEFAULTS["flush_l2"])),
         source=source,
     )
 

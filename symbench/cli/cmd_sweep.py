@@ -10,6 +10,7 @@ import typer
 
 
 from symbench.cli.app import app, console, print_json, warn
+from symbench.defaults import DEFAULTS, PLANNERS
 
 _GRID = "Grid (override the config in every grid)"
 _MEAS = "Measurement"
@@ -67,12 +68,12 @@ def sweep_cmd(
     c_in: Annotated[Optional[str], typer.Option("--c-in", help="Input channels.", rich_help_panel=_GRID)] = None,
     c_out: Annotated[Optional[str], typer.Option("--c-out", help="Output channels.", rich_help_panel=_GRID)] = None,
     threads: Annotated[Optional[str], typer.Option("--threads", help="Threads per kernel (BLAS, FFTW, OpenCV, numba).", rich_help_panel=_GRID)] = None,
-    repeat: Annotated[Optional[str], typer.Option("--repeat", help="Samples per measurement \\[default: 7].", rich_help_panel=_MEAS)] = None,
-    min_time: Annotated[Optional[str], typer.Option("--min-time", help="Shortest sample in seconds; calls per sample are autoranged to reach it \\[default: 0.005].", rich_help_panel=_MEAS)] = None,
-    max_call: Annotated[Optional[str], typer.Option("--max-call", help="Once one call takes longer (seconds), larger k of that kernel and n are not run \\[default: 1].", rich_help_panel=_MEAS)] = None,
+    repeat: Annotated[Optional[str], typer.Option("--repeat", help=f"Samples per measurement \\[default: {DEFAULTS['repeat']}].", rich_help_panel=_MEAS)] = None,
+    min_time: Annotated[Optional[str], typer.Option("--min-time", help=f"Shortest sample in seconds; calls per sample are autoranged to reach it \\[default: {DEFAULTS['min_time']:g}].", rich_help_panel=_MEAS)] = None,
+    max_call: Annotated[Optional[str], typer.Option("--max-call", help=f"Once one call takes longer (seconds), larger k of that kernel and n are not run \\[default: {DEFAULTS['max_call']:g}].", rich_help_panel=_MEAS)] = None,
     adaptive: Annotated[bool, typer.Option("--adaptive", help="Search for k* instead of measuring every k.", rich_help_panel=_MEAS)] = False,
-    seed: Annotated[Optional[str], typer.Option("--seed", help="Seed of the random inputs \\[default: 0].", rich_help_panel=_MEAS)] = None,
-    planner: Annotated[Optional[str], typer.Option("--planner", help="FFTW planner effort: estimate, measure or patient \\[default: measure].", rich_help_panel=_MEAS)] = None,
+    seed: Annotated[Optional[str], typer.Option("--seed", help=f"Seed of the random inputs \\[default: {DEFAULTS['seed']}].", rich_help_panel=_MEAS)] = None,
+    planner: Annotated[Optional[str], typer.Option("--planner", help=f"FFTW planner effort: {', '.join(PLANNERS)} \\[default: {DEFAULTS['planner']}].", rich_help_panel=_MEAS)] = None,
     flush_l2: Annotated[bool, typer.Option("--flush-l2", help="GPU kernels: evict the L2 cache before each call.", rich_help_panel=_MEAS)] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run directory to create \\[default: results/<run_id>/].")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Finish an interrupted run: measure only its missing rows.")] = None,

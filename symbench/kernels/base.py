@@ -23,12 +23,12 @@ from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 
+from symbench.defaults import DEFAULTS, PLANNERS
 from symbench.errors import ConfigError
 from symbench.problem import DTYPES, MODES, Problem
 
 METHODS = ("direct", "fft", "auto")
 DEVICES = ("cpu", "gpu")
-PLANNERS = ("estimate", "measure", "patient", "exhaustive")
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ class KernelOptions:
         GPU kernels: evict the L2 cache before each call (``--flush-l2``).
     """
 
-    planner: str = "measure"
-    flush_l2: bool = False
+    planner: str = DEFAULTS["planner"]
+    flush_l2: bool = DEFAULTS["flush_l2"]
 
     def __post_init__(self) -> None:
         if self.planner not in PLANNERS:
