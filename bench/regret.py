@@ -31,6 +31,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from symbench.sweep.timing import Clock, PerfCounterClock
+
 CASES: dict[int, dict[str, Any]] = {
     1: {"kernels": ["direct", "direct-numpy", "fft-pyfftw"], "dtype": "float64",
         "n": "pow2:11:17", "k": "pow2:2:11", "draw_n": (3000, 100_000), "draw_k": (3, 1500)},
@@ -40,18 +42,18 @@ CASES: dict[int, dict[str, Any]] = {
 }
 
 
-def best_of(fn: Callable[[], object], reps: int) -> float:
-    """One warm-up call, then the fastest of ``reps`` timed calls (seconds): the acceptance check's way."""
+def best_of(fn: Callable[[], object], reps: int, clock: Clock | None = None) -> float:
+    """One warm-up call, then the fastest of ``reps`` timed calls (seconds): the acceptance check's way.
+
+    Timed with the project's clock (:class:`symbench.sweep.timing.PerfCounterClock`
+    unless another is given), as every sweep is.
+    """
+    clock = clock or PerfCounterClock()
     fn()
-    best = math.inf
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return min(clock.measure(fn, 1) for _ in range(reps))
 
 
-def best_in_turns(fns: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:
+def best_in_turns(fns: dict[str, Callable[[], object]], reps: int, clock: Clock | None = None) -> dict[str, float]:
     """``reps`` rounds in which each candidate is called twice and its second call timed: the fastest of each.
 
     Taking turns makes a change of machine load (other work on a shared machine)
@@ -59,13 +61,12 @@ def best_in_turns(fns: dict[str, Callable[[], object]], reps: int) -> dict[str, 
     the untimed call before each timed one gives it warm caches, as consecutive
     calls of one candidate would have.
     """
+    clock = clock or PerfCounterClock()
     best = dict.fromkeys(fns, math.inf)
     for _ in range(reps):
         for name, fn in fns.items():
             fn()  # untimed: the caches hold this candidate's data, not the previous one's
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
+            best[name] = min(best[name], clock.measure(fn, 1))
     return best
 
 

@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                    "timer": timer_overhead(calls=20_000)}
     progress = None
     if not args.quiet and sys.stdout.isatty():
-        from symbench.cli.cmd_sweep import _RichProgress
+        from symbench.cli.cmd_sweep import RichProgress
 
-        progress = _RichProgress()
+        progress = RichProgress()
     result = run_sweep(config, run_dir, command=["bench/run.py", *(argv or sys.argv[1:])], progress=progress)
     facts["gemm_float32"].append(gemm_gflops("float32"))
     facts["gemm_float64"].append(gemm_gflops("float64"))

@@ -100,7 +100,7 @@ def sweep_cmd(
         raise ConfigError("--resume continues a run in its own directory with its own config; "
                           "drop --out and --config")
     show = not quiet and sys.stdout.isatty()
-    progress = _RichProgress() if show else None
+    progress = RichProgress() if show else None
     cmd = ["symbench", *sys.argv[1:]]
     if resume is not None:
         result = run_sweep(resume=resume, overrides=overrides, command=cmd, progress=progress)
@@ -120,7 +120,7 @@ def sweep_cmd(
     return 0
 
 
-class _RichProgress:
+class RichProgress:
     """A rich progress bar with ETA (only on a terminal)."""
 
     def __init__(self) -> None:
