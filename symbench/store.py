@@ -7,7 +7,7 @@ replaced atomically.
 
 Versions of the format (``schema_version`` in ``run.json``):
 
-1. First version: the SPEC's columns, then ``source`` (``grid`` or
+1. First version: the fixed columns (docs/formats.md), then ``source`` (``grid`` or
    ``adaptive``), ``host_time_s`` (host wall time of device kernels),
    ``seed`` and ``setup_notes``; ``samples.csv`` holds one row per sample.
 
@@ -34,10 +34,10 @@ from symbench.problem import KEY_FIELDS
 
 SCHEMA_VERSION = 1
 SCHEMA_NOTES = {
-    1: "first version: SPEC columns + source, host_time_s, seed, setup_notes; samples.csv one row per sample",
+    1: "first version: the fixed columns + source, host_time_s, seed, setup_notes; samples.csv one row per sample",
 }
 
-#: ``measurements.csv`` columns, in the order fixed by SPEC.md, then ours.
+#: ``measurements.csv`` columns, in the order fixed by the file format (docs/formats.md), then ours.
 COLUMNS = (
     "run_id", "kernel", "method", "op", "group", "library", "device", "dim", "n", "k", "batch",
     "c_in", "c_out", "dtype", "mode", "threads", "samples", "loops", "time_s", "time_min_s",
@@ -354,7 +354,7 @@ def load(path: str | Path) -> "Any":
     Raises
     ------
     RunDirError
-        A missing path, a file that is not a run, or a CSV without the SPEC's columns.
+        A missing path, a file that is not a run, or a CSV without the fixed columns of docs/formats.md.
     SchemaError
         A run written by a newer symbench.
     """

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from symbench.analysis.crossover import (CROSSOVER_COLUMNS, SPEC_COLUMNS, bracket, crossover_position,
+from symbench.analysis.crossover import (CROSSOVER_COLUMNS, REPORT_COLUMNS, bracket, crossover_position,
                                          find_crossovers, why_no_pairs)
 from synth import MACHINE, Table, crossover_table
 
@@ -23,8 +23,8 @@ def one(df, direct="direct-numpy", fft="fft-scipy", **where):
 
 
 def test_spec_columns_come_first_in_order():
-    assert CROSSOVER_COLUMNS[: len(SPEC_COLUMNS)] == SPEC_COLUMNS
-    assert SPEC_COLUMNS == tuple("op,group,dim,dtype,mode,batch,c_in,c_out,threads,n,direct_kernel,fft_kernel,"
+    assert CROSSOVER_COLUMNS[: len(REPORT_COLUMNS)] == REPORT_COLUMNS
+    assert REPORT_COLUMNS == tuple("op,group,dim,dtype,mode,batch,c_in,c_out,threads,n,direct_kernel,fft_kernel,"
                                  "verdict,k_star,k_lo,k_hi,speedup_at_kmax,log2_n".split(","))
 
 

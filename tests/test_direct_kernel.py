@@ -1,6 +1,6 @@
 """The compiled ``direct`` kernel against SciPy: tile edges, strips, channels, threads, dtypes.
 
-``symbench verify`` covers the SPEC's edge cases; these tests aim at the
+``symbench verify`` covers the documented edge cases; these tests aim at the
 kernel's own structure: outputs just below, at and above a tile width (64
 float32 / 32 float64 per 2-D tile row, 128 / 64 per 1-D tile), odd numbers
 of output rows (tiles are row pairs), strips of 16 rows, fewer and more than

@@ -46,14 +46,14 @@ from symbench.analysis.data import dedupe, ok_rows, row_samples, sample_index
 from symbench.analysis.stats import log_interpolate_k
 from symbench.problem import SERIES_FIELDS
 
-#: The report columns fixed by SPEC.md, in order.
-SPEC_COLUMNS = (
+#: The report columns fixed by the file format (docs/formats.md), in order.
+REPORT_COLUMNS = (
     "op", "group", "dim", "dtype", "mode", "batch", "c_in", "c_out", "threads", "n",
     "direct_kernel", "fft_kernel", "verdict", "k_star", "k_lo", "k_hi", "speedup_at_kmax", "log2_n",
 )
-#: Columns of :func:`find_crossovers`: SPEC's first, then ours.
+#: Columns of :func:`find_crossovers`: the fixed ones first, then ours.
 CROSSOVER_COLUMNS = (
-    *SPEC_COLUMNS, "confidence", "decided_by", "note", "k_values", "device", "machine", "machine_id",
+    *REPORT_COLUMNS, "confidence", "decided_by", "note", "k_values", "device", "machine", "machine_id",
 )
 #: A problem group: everything but the kernel and k.
 GROUP_COLUMNS = SERIES_FIELDS
@@ -291,7 +291,7 @@ def find_crossovers(df: pd.DataFrame, samples: pd.DataFrame | None = None, *,
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`CROSSOVER_COLUMNS` (SPEC's report columns first), sorted by
+        Columns :data:`CROSSOVER_COLUMNS` (the fixed report columns first), sorted by
         machine, op, group, dim, dtype, mode, batch, c_in, c_out, threads, n and pair.
     """
     if not 0 < alpha < 0.5:

@@ -2,7 +2,7 @@
 
 Everything goes through :func:`symbench.store.load` and
 :func:`symbench.store.load_samples`, so a missing run, a CSV without the
-SPEC's columns or a newer schema raise the store's one-line errors, and a
+the fixed columns (docs/formats.md) or a newer schema raise the store's one-line errors, and a
 truncated last line is skipped with a :class:`~symbench.errors.SymbenchWarning`.
 
 Rows measured on different machines must never be compared as if they were
@@ -80,7 +80,7 @@ def load_runs(paths: Sequence[str | Path]) -> Runs:
     Parameters
     ----------
     paths : sequence of str or Path
-        Run directories (or their ``measurements.csv``, or any CSV with the SPEC's columns).
+        Run directories (or their ``measurements.csv``, or any CSV with the fixed columns of docs/formats.md).
 
     Returns
     -------
@@ -93,7 +93,7 @@ def load_runs(paths: Sequence[str | Path]) -> Runs:
     ------
     RunDirError, SchemaError
         From :func:`symbench.store.load`: a missing or unreadable path, a CSV without
-        the SPEC's columns, a run written by a newer symbench.
+        the fixed columns, a run written by a newer symbench.
     """
     if not paths:
         raise RunDirError("no run given; give one or more run directories or measurements CSVs")

@@ -104,7 +104,7 @@ class Kernel:
         Modules that must import for the kernel to be available.
     description : str
         One sentence: what is computed and how, including anything timed
-        differently from the SPEC's default (e.g. a cached operand spectrum).
+        differently from the default of docs/methodology.md (e.g. a cached operand spectrum).
     """
 
     name: ClassVar[str] = ""

@@ -2,7 +2,7 @@
 
 The crossover table is shown per *series* (machine, device, op, group, dim,
 dtype, mode, batch, channels, threads), one row per n and pair. CSV is the flat
-crossover table with SPEC's columns first; JSON holds every table.
+crossover table with the fixed report columns (docs/formats.md) first; JSON holds every table.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def _how_decided(report: Report) -> list[str]:
 # -- formats ----------------------------------------------------------------------------------
 
 def report_csv(report: Report) -> str:
-    """The crossover table as CSV: SPEC's report columns first, then ours."""
+    """The crossover table as CSV: the fixed report columns first (docs/formats.md), then ours."""
     return csv_text(report.crossovers)
 
 

@@ -7,7 +7,7 @@ A kernel that allocates its output every call (``scipy.signal.fftconvolve``,
 ``numpy.convolve``) is therefore timed with page faults or without them
 depending on what the process happened to free before: on this machine
 ``fftconvolve`` of 262144 points took 15 ms in a fresh process and 6 ms once a
-32 MB array had been freed. The SPEC keeps allocation out of ``time_s``, and a
+32 MB array had been freed. The timing rules (docs/methodology.md) keep allocation out of ``time_s``, and a
 timing must not depend on the order of a sweep, so a sweep starts by putting
 the process in the state glibc reaches by itself: a fixed threshold of 32 MiB
 (blocks up to that size are reused from the heap) and a trim threshold high
