@@ -7,9 +7,13 @@ One place for what was once written several times over:
   transform fast) and :func:`next_smooth` (lengths whose factors are in a
   given set of radices, for cuFFT); ``fft-pyfftw`` goes further and *measures*
   among smooth lengths (:mod:`symbench.kernels.fftw`);
-- the **channel sum in frequency**: :func:`channel_fft_conv`, the
+- the **channel sum in frequency**: :func:`channel_mac`, the
   multiply-accumulate over input channels done per frequency as one small
-  matrix product (Mathieu et al., 2013), which the float64 references use.
+  matrix product (Mathieu et al., 2013), for any array namespace (NumPy for
+  the references' :func:`channel_fft_conv`, CuPy for the GPU kernels).
+  ``fft-pyfftw`` runs the same product into preallocated frequency blocks
+  split over its thread pool (:mod:`symbench.kernels.fftw`), which a
+  general function cannot do without the kernel's buffers.
 
 This module sits in the base layer: it imports nothing of symbench but the
 problem's shape helpers.
@@ -17,7 +21,8 @@ problem's shape helpers.
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -83,6 +88,27 @@ def next_smooth(n: int, primes: Sequence[int] = CUFFT_PRIMES, even: bool = False
     return best
 
 
+def channel_mac(xp: Any, X: Any, H: Any) -> Any:
+    """``Y[b, o] = sum_i X[b, i] * H[o, i]`` over spectra: channels summed in frequency.
+
+    With one signal and one filter it is a plain product. Otherwise the
+    spectra are viewed frequency-major, ``(F, B, C_in) @ (F, C_in, C_out)``: one
+    batched matrix product over all frequencies (cuBLAS' strided-batched GEMM
+    on the GPU), never the ``(B, C_out, C_in, F)`` broadcast.
+    """
+    B, ci = X.shape[:2]
+    co = H.shape[0]
+    spec = X.shape[2:]
+    if B == 1 and ci == 1 and co == 1:
+        return X * H
+    F = math.prod(spec)
+    Xf = X.reshape(B, ci, F).transpose(2, 0, 1)   # (F, B, C_in)
+    Hf = H.reshape(co, ci, F).transpose(2, 1, 0)   # (F, C_in, C_out)
+    Yf = xp.matmul(Xf, Hf)                         # (F, B, C_out)
+    # The inverse transform wants each output plane contiguous again.
+    return xp.ascontiguousarray(Yf.transpose(1, 2, 0)).reshape(B, co, *spec)
+
+
 def channel_fft_conv(x: np.ndarray, h: np.ndarray, mode: str, block_bytes: int = 2**28) -> np.ndarray:
     """``y[b, o] = sum_i conv(x[b, i], h[o, i])`` by FFT, summing channels in frequency.
 
@@ -106,13 +132,9 @@ def channel_fft_conv(x: np.ndarray, h: np.ndarray, mode: str, block_bytes: int =
     axes = tuple(range(2, 2 + len(sx)))
     fwd, inv = (scipy.fft.rfftn, scipy.fft.irfftn) if real else (scipy.fft.fftn, scipy.fft.ifftn)
     X = fwd(x, shape, axes=axes)
-    spec = X.shape[2:]
-    Xf = X.reshape(B, ci, -1).transpose(2, 0, 1)  # frequency-major: (F, B, C_in)
     out = np.empty((B, co, *conv_out_shape(sx, sh, mode)), dtype=wide)
-    block = max(1, block_bytes // (16 * ci * Xf.shape[0]))
+    block = max(1, block_bytes // (16 * ci * math.prod(X.shape[2:])))
     for o0 in range(0, co, block):
-        hb = h[o0:o0 + block]
-        Hf = fwd(hb, shape, axes=axes).reshape(len(hb), ci, -1).transpose(2, 1, 0)  # (F, C_in, ob)
-        Y = np.matmul(Xf, Hf).transpose(1, 2, 0).reshape(B, len(hb), *spec)
+        Y = channel_mac(np, X, fwd(h[o0:o0 + block], shape, axes=axes))
         out[:, o0:o0 + block] = inv(Y, shape, axes=axes)[(slice(None), slice(None), *keep)]
     return out

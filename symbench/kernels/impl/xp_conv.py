@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from symbench.numerics import CUFFT_PRIMES, next_smooth  # noqa: F401  (re-used by the CuPy kernels)
+from symbench.numerics import CUFFT_PRIMES, channel_mac, next_smooth  # noqa: F401  (re-used by the CuPy kernels)
 from symbench.problem import conv_out_shape, crop_slices
 
 def fft_lengths(sx: Sequence[int], sh: Sequence[int], real: bool,
@@ -39,27 +39,6 @@ def fft_lengths(sx: Sequence[int], sh: Sequence[int], real: bool,
 def is_plain_shape(x_shape: Sequence[int], h_shape: Sequence[int]) -> bool:
     """One signal and one filter (no batch, no channels)."""
     return x_shape[0] == 1 and x_shape[1] == 1 and h_shape[0] == 1
-
-
-def channel_mac(xp: Any, X: Any, H: Any) -> Any:
-    """``Y[b, o] = sum_i X[b, i] * H[o, i]`` over spectra: channels summed in frequency.
-
-    With one signal and one filter it is a plain product. Otherwise the
-    spectra are viewed frequency-major, ``(F, B, C_in) @ (F, C_in, C_out)``: one
-    batched matrix product over all frequencies (cuBLAS' strided-batched GEMM
-    on the GPU), never the ``(B, C_out, C_in, F)`` broadcast.
-    """
-    B, ci = X.shape[:2]
-    co = H.shape[0]
-    spec = X.shape[2:]
-    if B == 1 and ci == 1 and co == 1:
-        return X * H
-    F = math.prod(spec)
-    Xf = X.reshape(B, ci, F).transpose(2, 0, 1)   # (F, B, C_in)
-    Hf = H.reshape(co, ci, F).transpose(2, 1, 0)   # (F, C_in, C_out)
-    Yf = xp.matmul(Xf, Hf)                         # (F, B, C_out)
-    # The inverse transform wants each output plane contiguous again.
-    return xp.ascontiguousarray(Yf.transpose(1, 2, 0)).reshape(B, co, *spec)
 
 
 @dataclass(frozen=True)
