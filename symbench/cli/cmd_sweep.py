@@ -119,6 +119,11 @@ def sweep_cmd(
     return 0
 
 
+def progress_bar() -> "_RichProgress":
+    """A rich progress bar on stdout (for commands that measure: sweep, ab)."""
+    return _RichProgress()
+
+
 class _RichProgress:
     """A rich progress bar with ETA (only on a terminal)."""
 
