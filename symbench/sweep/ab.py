@@ -327,7 +327,7 @@ def _bare_row(run_id: str, kernel: str, problem: Problem, seed: int, status: str
     return row
 
 
-class _Run:
+class ABRun:
     """State of one ab run: the two workers, their writers, and who is still alive."""
 
     def __init__(self, config: SweepConfig, clients: list[WorkerClient], writers: list[RunWriter],
@@ -487,7 +487,7 @@ def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs
                                             "started": utcnow()}}
             with interrupt.critical():
                 writers.append(RunWriter.create(out / c.side.label, meta))
-        run = _Run(config, clients, writers, run_ids, pairs)
+        run = ABRun(config, clients, writers, run_ids, pairs)
         progress.start(sum(len(n) for _, n in jobs))
         try:
             for problem, names in jobs:
@@ -511,5 +511,5 @@ def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs
     return result
 
 
-__all__ = ["ABResult", "DEFAULT_PAIRS", "Side", "WorkerClient", "WorkerDied", "abba_order", "parse_env",
+__all__ = ["ABResult", "ABRun", "DEFAULT_PAIRS", "Side", "WorkerClient", "WorkerDied", "abba_order", "parse_env",
            "plan_names", "resolve_python", "run_ab"]
