@@ -19,6 +19,7 @@ same row in the other (:mod:`symbench.analysis.paired` does the statistics).
 from __future__ import annotations
 
 import fnmatch
+import math
 import json
 import os
 import select
@@ -41,12 +42,20 @@ from symbench.sweep.worker import PROTOCOL
 #: Pairs per row by default: with alpha 0.01 the sign test's lower bound is then
 #: the 5th smallest of 20 log-ratios, and a 25 % slowdown clears 1 by a wide margin.
 DEFAULT_PAIRS = 20
-#: A side's sample is the fastest of this many back-to-back timings, each
-#: autoranged to ``min_time / BEST_OF``. On a shared machine a timing that a
-#: preemption landed in is slower, never faster: the fastest of a few short
-#: timings is the uninterrupted one, where a single long timing would carry
-#: every preemption of its span into the pair's ratio.
-BEST_OF = 5
+#: A side's sample is the fastest of up to this many back-to-back timings, each
+#: autoranged to ``min_time * SAMPLE_SHARE / BEST_OF``. On a shared machine a
+#: timing that a preemption (or a neighbour's cache traffic) landed in is
+#: slower, never faster: the fastest of several short timings is the
+#: uninterrupted one, where a single long timing would carry every preemption
+#: of its span into the pair's ratio.
+BEST_OF = 10
+#: One side's sample lasts about ``SAMPLE_SHARE * min_time``: a row's 2 x pairs
+#: samples then cost about what a sweep's samples of it cost (the budget: ab at
+#: most 2.5x a sweep of the same config).
+SAMPLE_SHARE = 0.5
+#: Fewest pairs of a row whose single call is longer than a sample's budget
+#: (with alpha 0.01 the sign test needs 7; 10 leave room for a wild pair).
+MIN_PAIRS = 10
 #: Rows whose single call exceeds ``max_call`` take this many pairs of one call
 #: (the fewest with which a one-sided sign test can reach p < 0.01 is 7).
 SLOW_ROW_PAIRS = 8
@@ -413,10 +422,16 @@ class ABRun:
         if max(single.values()) > cfg.max_call:
             loops, pairs, best_of = 1, min(self.pairs, SLOW_ROW_PAIRS), 1
         else:
-            reply = self.call(first, {"op": "autorange", "id": ids[first], "min_time": cfg.min_time / BEST_OF})
+            budget = cfg.min_time * SAMPLE_SHARE
+            reply = self.call(first, {"op": "autorange", "id": ids[first], "min_time": budget / BEST_OF})
             if reply is None:
                 return
-            loops, pairs, best_of = int(reply["loops"]), self.pairs, BEST_OF
+            loops, call_s = int(reply["loops"]), float(reply["best_s"])
+            timing = loops * call_s
+            best_of = max(1, min(BEST_OF, int(round(budget / timing)))) if timing > 0 else BEST_OF
+            pairs = self.pairs
+            if timing * best_of > budget * 1.5:  # long calls: fewer pairs keep the row's cost bounded
+                pairs = max(min(MIN_PAIRS, self.pairs), math.ceil(self.pairs * budget / (timing * best_of)))
             # One untimed sample per side first: the new side has not been
             # autoranged, and its first sample would pay for caches and pages.
             for s in list(ids):
