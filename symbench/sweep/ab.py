@@ -488,6 +488,14 @@ def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs
     try:
         for c in clients:
             c.start()
+        # Both workers on the same CPU: on a shared machine (or with SMT siblings) the
+        # CPUs are not alike, and a worker stays where the scheduler last put it, so
+        # two workers on two CPUs differ for reasons of their own (A/A rows were 10-40 %
+        # apart with tight intervals). On one CPU they take turns in the same place.
+        if hasattr(os, "sched_getaffinity"):
+            cpu = max(os.sched_getaffinity(0))
+            for c in clients:
+                c.request({"op": "pin", "cpus": [cpu]})
         known = list(dict.fromkeys([*clients[0].kernels, *clients[1].kernels]))
         jobs = plan_names(config, known)
         stamp = new_run_id()

@@ -35,6 +35,8 @@ kernel failure is *not* such an error, it is a row with status ``error``).
     ``{"row": {...}, "samples": [...]}``: the row with statistics of the kept samples; closes ``ID``.
 ``{"op": "close", "id": ID}``
     Releases ``ID`` without a row.
+``{"op": "pin", "cpus": [N, ...]}``
+    ``{"cpus": [...]}``: restrict this process to those CPUs (where the OS allows).
 ``{"op": "bye"}``
     The worker exits 0 (so does end of input).
 
@@ -149,6 +151,12 @@ class Worker:
         have = all_kernels()
         kernels = {n: have[n] for n in msg.get("kernels") or [] if n in have}
         return {"meta": run_meta(config, str(msg.get("run_id", "")), msg.get("command") or [], kernels)}
+
+    def op_pin(self, msg: dict[str, Any]) -> dict[str, Any]:
+        cpus = {int(c) for c in msg.get("cpus") or []}
+        if cpus and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, cpus)
+        return {"cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []}
 
     def op_open(self, msg: dict[str, Any]) -> dict[str, Any]:
         from symbench.kernels.base import close_quietly
