@@ -172,7 +172,7 @@ def test_ab_a_over_a_passes_and_writes_two_runs(cli, tmp_path):
 
 
 def test_ab_catches_a_slowed_kernel(cli, tmp_path):
-    r = cli(*ab_args(tmp_path, new_env={"ABTEST_SLOW": "1.6"}.items()))
+    r = cli(*ab_args(tmp_path, new_env={"ABTEST_SLOW": "1.6"}.items(), pairs="12"))
     assert r.code == 1, r.err
     d = read_csv(r.out)
     assert (d.status == "regression").all(), d[["k", "ratio", "ratio_lo", "status"]]
