@@ -7,7 +7,7 @@ RUN    ?= results/$(shell date +%Y%m%d-%H%M%S)
 RUN    := $(RUN)
 CONFIG ?= configs/default.toml
 
-.PHONY: sweep test docs install dev clean gpu-check bench bench-stability regret adaptive-bench
+.PHONY: sweep test docs install dev clean gpu-check bench bench-stability bench-gate regret adaptive-bench
 
 # The venv is rebuilt when pyproject.toml changes.
 $(BIN)/symbench: pyproject.toml
@@ -52,6 +52,16 @@ STABILITY_OUT ?= results/stability-$(shell date +%Y%m%d-%H%M%S)
 STABILITY_OUT := $(STABILITY_OUT)
 bench-stability: install
 	$(BIN)/python bench/stability.py --config $(CONFIG) --runs 3 --out $(STABILITY_OUT)
+
+## bench-gate: false alarms of symbench ab and of stored-run compare (A/A, GATE_JOBS jobs each), and the
+## share of a plug-in kernel's rows caught when made 10/25/50% slower, with and without a noisy
+## neighbour; writes $(GATE_OUT)/gate.md (tens of minutes with the defaults; GATE_ARGS="--jobs 3 --n 4096" is quicker)
+GATE_OUT ?= results/gate-$(shell date +%Y%m%d-%H%M%S)
+GATE_OUT := $(GATE_OUT)
+GATE_JOBS ?= 10
+GATE_ARGS ?=
+bench-gate: install
+	$(BIN)/python bench/gate.py --jobs $(GATE_JOBS) --out $(GATE_OUT) $(GATE_ARGS)
 
 ## gpu-check: on an NVIDIA GPU machine with CuPy already installed (nothing is installed):
 ## verify the GPU kernels, sweep configs/gpu.toml, report and plot into $(GPU_OUT)

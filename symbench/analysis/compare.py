@@ -20,6 +20,23 @@ comparing two machines is allowed, with a warning). For each matched pair of
   ``timeout`` in the new run is a regression too (a wrong result or a kernel that
   became too slow to finish).
 
+**Common mode.** Two stored runs are measured minutes or hours apart, and a
+shared machine's speed drifts in between: every row of the new run is then a
+few percent slower or faster, and rows near the threshold tip over (21 % of
+the rows of an A/A comparison were flagged on a 2-core shared machine before
+this correction). :func:`compare_runs` therefore estimates the common-mode
+factor, ``exp(median(log ratio))`` over the rows both runs have ``ok``, and
+tests each row against the baseline scaled by it. The factor is reported on
+its own. When it exceeds the threshold itself it is *not* applied: a drift
+that large cannot be told from a change that slowed every row, and a gate
+must not pass a global slowdown; a warning then recommends ``symbench ab``,
+which measures both sides in the same minutes. ``common_mode=False``
+(``--no-common-mode``) reports the factor without applying it.
+
+**Paired** comparisons (``symbench ab``) classify rows by
+:func:`symbench.analysis.paired.paired_verdict` instead: the two runs' samples
+were taken in pairs, and the statistics are those of the pairs.
+
 Crossovers of both runs are compared by their position on the union of the two
 k grids; a move of more than one grid step (or a change of verdict that amounts
 to one) is listed. Differences of machine or library versions are warned about.
@@ -37,6 +54,7 @@ import pandas as pd
 from symbench.analysis.crossover import GROUP_COLUMNS, find_crossovers
 from symbench.analysis.data import Runs, dedupe, row_samples, sample_index
 from symbench.analysis.stats import mann_whitney_p
+from symbench.analysis.paired import INTERVAL_COLUMNS, ordered_sample_index, paired_verdict, row_pairs
 from symbench.problem import KEY_FIELDS
 
 DEFAULT_THRESHOLD = 0.10
@@ -49,6 +67,10 @@ COMPARE_COLUMNS = (*MATCH_KEY, "base_s", "new_s", "ratio", "p_value", "base_samp
 MOVED_COLUMNS = (*GROUP_COLUMNS, "direct_kernel", "fft_kernel", "base_verdict", "base_k_lo", "base_k_hi",
                  "new_verdict", "new_k_lo", "new_k_hi", "steps")
 FAILED_STATUSES = ("mismatch", "error", "timeout")
+#: Columns of a paired comparison (``symbench ab``): the ratio's interval and the pairs behind it.
+PAIRED_COLUMNS = (*COMPARE_COLUMNS[:-2], *INTERVAL_COLUMNS, "status", "note")
+#: Statuses of rows that both runs have ok (they enter the common-mode factor).
+COMPARED = ("regression", "improvement", "unchanged", "noise", "untestable")
 
 
 @dataclass
@@ -74,6 +96,17 @@ class Comparison:
     alpha: float = DEFAULT_ALPHA
     base: str = ""
     new: str = ""
+    #: True for ``symbench ab`` (rows classified on pairs of samples).
+    paired: bool = False
+    #: Common-mode factor: exp(median log ratio) over rows both runs have ok (NaN: none).
+    shift: float = math.nan
+    #: Rows the factor was estimated from.
+    shift_rows: int = 0
+    #: Whether rows were tested against the baseline scaled by ``shift``.
+    shift_applied: bool = False
+    #: Crossovers of each run (filled by paired comparisons, which show both).
+    base_crossovers: pd.DataFrame | None = None
+    new_crossovers: pd.DataFrame | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -153,13 +186,29 @@ def _env_warnings(base_meta: Mapping[str, Any], new_meta: Mapping[str, Any]) -> 
 
 def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataFrame | None = None,
                    new_samples: pd.DataFrame | None = None, *, threshold: float = DEFAULT_THRESHOLD,
-                   alpha: float = DEFAULT_ALPHA) -> pd.DataFrame:
+                   alpha: float = DEFAULT_ALPHA, scale: float = 1.0, paired: bool = False) -> pd.DataFrame:
     """Match rows of two measurement tables by kernel and problem and classify each.
+
+    Parameters
+    ----------
+    base, new : DataFrame
+        Measurement tables.
+    base_samples, new_samples : DataFrame, optional
+        Their raw samples.
+    threshold, alpha : float
+        As in :func:`compare_runs`.
+    scale : float
+        Common-mode factor: rows are tested against the baseline times ``scale``
+        (``ratio`` stays the raw ratio; the note gives the corrected one).
+    paired : bool
+        Sample ``i`` of a row in one table was taken next to sample ``i`` in the
+        other (``symbench ab``): classify on the pairs' log-ratios.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`COMPARE_COLUMNS`; ``status`` is one of :data:`STATUSES`.
+        Columns :data:`COMPARE_COLUMNS` (:data:`PAIRED_COLUMNS` when paired);
+        ``status`` is one of :data:`STATUSES`.
     """
     if threshold <= 0:
         raise ValueError(f"threshold must be positive, got {threshold}")
@@ -167,7 +216,10 @@ def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataF
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     b = dedupe(base).drop_duplicates(list(MATCH_KEY), keep="last")
     n = dedupe(new).drop_duplicates(list(MATCH_KEY), keep="last")
-    bi, ni = sample_index(base_samples), sample_index(new_samples)
+    if paired:
+        bi, ni = ordered_sample_index(base_samples), ordered_sample_index(new_samples)
+    else:
+        bi, ni = sample_index(base_samples), sample_index(new_samples)
     merged = b.merge(n, on=list(MATCH_KEY), how="outer", suffixes=("_b", "_n"), indicator=True)
     rows = []
     for r in merged.to_dict("records"):
@@ -181,11 +233,20 @@ def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataF
             out.update(status="only_new", note="not measured in the baseline")
         else:
             sb, sn = r["status_b"], r["status_n"]
-            if sb == "ok" and sn == "ok":
+            if sb == "ok" and sn == "ok" and paired:
+                v = paired_verdict(row_pairs(bi, ni, {**key, "source": r.get("source_b", "grid")}), threshold, alpha)
+                out.update(v, base_samples=v["pairs"], new_samples=v["pairs"])
+            elif sb == "ok" and sn == "ok":
                 bs = row_samples(bi, {**key, "run_id": r["run_id_b"], "source": r.get("source_b", "grid")})
                 ns = row_samples(ni, {**key, "run_id": r["run_id_n"], "source": r.get("source_n", "grid")})
                 ratio = float(r["time_s_n"]) / float(r["time_s_b"])
-                status, p, note = classify(ratio, ns, bs, threshold, alpha)
+                if scale != 1.0:
+                    status, p, note = classify(ratio / scale, ns, None if bs is None else bs * scale,
+                                               threshold, alpha)
+                    if note:
+                        note = f"{note} (raw {ratio:.2f}x, common-mode {scale:.3f}x removed)"
+                else:
+                    status, p, note = classify(ratio, ns, bs, threshold, alpha)
                 out.update(ratio=ratio, p_value=p, status=status, note=note,
                            base_samples=0 if bs is None else int(bs.size),
                            new_samples=0 if ns is None else int(ns.size))
@@ -197,7 +258,7 @@ def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataF
             else:
                 out.update(status="not_ok", note=f"{sb} -> {sn}")
         rows.append(out)
-    df = pd.DataFrame(rows, columns=list(COMPARE_COLUMNS))
+    df = pd.DataFrame(rows, columns=list(PAIRED_COLUMNS if paired else COMPARE_COLUMNS))
     order = {s: i for i, s in enumerate(STATUSES)}
     df["_o"] = df["status"].map(order)
     df = df.sort_values(["_o", *MATCH_KEY], kind="stable").drop(columns="_o").reset_index(drop=True)
@@ -237,8 +298,26 @@ def moved_crossovers(base_cross: pd.DataFrame, new_cross: pd.DataFrame, max_step
     return pd.DataFrame(rows, columns=list(MOVED_COLUMNS))
 
 
+def common_mode(rows: pd.DataFrame) -> tuple[float, int]:
+    """``exp(median(log ratio))`` over the rows both runs have ok, and how many there are.
+
+    NaN and 0 when no row has a ratio.
+    """
+    r = pd.to_numeric(rows.loc[rows["status"].isin(COMPARED), "ratio"], errors="coerce").to_numpy(dtype=float)
+    r = r[np.isfinite(r) & (r > 0)]
+    if r.size == 0:
+        return math.nan, 0
+    return float(np.exp(np.median(np.log(r)))), int(r.size)
+
+
+#: Fewest rows the common-mode factor is estimated from; with fewer, a change
+#: of one kernel would pass for the machine's.
+MIN_COMMON_MODE_ROWS = 5
+
+
 def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
-                 alpha: float = DEFAULT_ALPHA, n_boot: int = 200) -> Comparison:
+                 alpha: float = DEFAULT_ALPHA, n_boot: int = 200, common_mode_correction: bool = True,
+                 paired: bool = False) -> Comparison:
     """Compare a new run with a baseline.
 
     Parameters
@@ -251,15 +330,36 @@ def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
         Significance level of the Mann-Whitney U test on the raw samples.
     n_boot : int
         Bootstrap replicates for the crossover verdicts of both runs.
+    common_mode_correction : bool
+        Test rows against the baseline scaled by the common-mode factor
+        (when the factor is within the threshold; see the module's notes).
+    paired : bool
+        The runs are the two sides of ``symbench ab``: rows are classified on
+        their pairs of samples, and no common-mode factor is applied (the
+        pairs already cancel drift).
 
     Returns
     -------
     Comparison
     """
-    rows = compare_tables(base.df, new.df, base.samples, new.samples, threshold=threshold, alpha=alpha)
-    moved = moved_crossovers(find_crossovers(base.df, base.samples, n_boot=n_boot),
-                             find_crossovers(new.df, new.samples, n_boot=n_boot))
+    rows = compare_tables(base.df, new.df, base.samples, new.samples, threshold=threshold, alpha=alpha,
+                          paired=paired)
     warns: list[str] = []
+    shift, shift_rows = common_mode(rows) if not paired else (math.nan, 0)
+    applied = False
+    if math.isfinite(shift) and shift_rows >= MIN_COMMON_MODE_ROWS:
+        within = abs(math.log(shift)) <= math.log1p(threshold)
+        if common_mode_correction and within and abs(math.log(shift)) > 1e-9:
+            rows = compare_tables(base.df, new.df, base.samples, new.samples, threshold=threshold,
+                                  alpha=alpha, scale=shift)
+            applied = True
+        if not within:
+            warns.append(f"the new run is {shift:.2f}x the baseline across {shift_rows} rows (median ratio): the "
+                         "machine's speed drifted between the runs, or every row changed; rows were tested "
+                         "without correcting for it; measure both sides together with symbench ab to tell")
+    bc = find_crossovers(base.df, base.samples, n_boot=n_boot)
+    nc = find_crossovers(new.df, new.samples, n_boot=n_boot)
+    moved = moved_crossovers(bc, nc)
     bm = base.metas[0] if len(base.metas) == 1 else {}
     nm = new.metas[0] if len(new.metas) == 1 else {}
     warns += _env_warnings(bm, nm)
@@ -271,9 +371,10 @@ def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
     untestable = int((rows["status"] == "untestable").sum())
     if untestable and len(base.samples) and len(new.samples):
         warns.append(f"{untestable} rows changed by more than the threshold but have too few samples "
-                     f"to test at alpha {alpha:g} (use --repeat 7 or more)")
+                     f"to test at alpha {alpha:g} (use {'--pairs' if paired else '--repeat'} 7 or more)")
     both = rows[~rows["status"].isin(["only_base", "only_new"])]
     if len(both) == 0:
         warns.append("the two runs have no kernel and problem in common: nothing was compared")
-    return Comparison(rows, moved, warns, threshold, alpha,
-                      base=", ".join(base.paths), new=", ".join(new.paths))
+    return Comparison(rows, moved, warns, threshold, alpha, base=", ".join(base.paths), new=", ".join(new.paths),
+                      paired=paired, shift=shift, shift_rows=shift_rows, shift_applied=applied,
+                      base_crossovers=bc if paired else None, new_crossovers=nc if paired else None)

@@ -1,4 +1,4 @@
-"""Small statistical helpers shared by the report, compare, tune and the adaptive search.
+r"""Small statistical helpers shared by the report, compare, tune and the adaptive search.
 
 One implementation each of what was written several times: the one-sided
 Mann-Whitney U test on raw samples, and the interpolation of k\* between two

@@ -91,6 +91,7 @@ def compare_cmd(
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the one-sided Mann-Whitney U test on the raw samples.")] = 0.01,
     fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table, markdown, csv or json (default: table on a terminal, markdown otherwise).")] = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Write the comparison to FILE instead of stdout.")] = None,
+    no_common_mode: Annotated[bool, typer.Option("--no-common-mode", help="Report the common-mode shift but do not test rows against the baseline scaled by it.")] = False,
 ) -> int:
     """Compare a new run with a baseline; exit 1 on any regression (a CI gate).
 
@@ -99,6 +100,12 @@ def compare_cmd(
     it was ok in the baseline and is now mismatch, error or timeout). Faster rows
     are improvements by the same rule. Crossovers that moved by more than one grid
     step are listed; different machines or library versions are warned about.
+
+    Runs made minutes apart on a shared machine differ by the machine's drift:
+    the common-mode factor (median ratio over the rows both runs have ok) is
+    reported, and when within --threshold rows are tested against the baseline
+    scaled by it. A larger shift is warned about and not corrected; measure both
+    sides together with symbench ab instead.
     """
     from symbench.analysis.compare import compare_runs
     from symbench.analysis.data import load_runs
@@ -114,7 +121,8 @@ def compare_cmd(
         raise SymbenchError(f"--alpha {alpha:g} is out of range; allowed: 0 < alpha < 1 (e.g. 0.01)")
     base_runs = load_runs([baseline])
     new_runs = load_runs([new])
-    cmp = compare_runs(base_runs, new_runs, threshold=threshold, alpha=alpha)
+    cmp = compare_runs(base_runs, new_runs, threshold=threshold, alpha=alpha,
+                       common_mode_correction=not no_common_mode)
     if fmt_ == "table" and out is None and sys.stdout.isatty():
         console().print(compare_rich(cmp))
     else:

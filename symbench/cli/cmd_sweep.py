@@ -120,6 +120,11 @@ def sweep_cmd(
     return 0
 
 
+def progress_bar() -> "RichProgress":
+    """A rich progress bar on stdout (for commands that measure: sweep, ab)."""
+    return RichProgress()
+
+
 class RichProgress:
     """A rich progress bar with ETA (only on a terminal)."""
 

@@ -1,10 +1,15 @@
-"""``symbench compare`` output: rich table, Markdown (for a CI job's log or summary page), CSV, JSON."""
+"""``symbench compare`` and ``symbench ab`` output: rich table, Markdown (for a CI job's log or summary page), CSV, JSON.
+
+``ab`` comparisons (``Comparison.paired``) show the ratio's interval and the
+pairs instead of the Mann-Whitney p, and the crossovers of both sides; stored-run
+comparisons show the common-mode factor on its own line.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from symbench.analysis.compare import STATUSES, Comparison
+from symbench.analysis.compare import MIN_COMMON_MODE_ROWS, STATUSES, Comparison
 from symbench.analysis.data import series_label
 from symbench.render.text import (bracket_of, csv_text, fmt_num, fmt_ratio, fmt_seconds, json_text, markdown_table, records,
                                   rich_text)
@@ -16,6 +21,34 @@ LISTED = ("regression", "improvement", "untestable")
 _HEAD = ("status", "kernel", "problem", "baseline", "new", "ratio", "p", "note")
 _RIGHT = (False, False, False, True, True, True, True, False)
 _MOVED_HEAD = ("direct", "fft", "problem", "baseline", "new", "steps")
+_PAIRED_HEAD = ("status", "kernel", "problem", "baseline", "new", "ratio", "interval", "pairs", "note")
+_PAIRED_RIGHT = (False, False, False, True, True, True, True, True, False)
+_CROSS_HEAD = ("direct", "fft", "problem", "baseline", "new")
+
+
+def _head(cmp: Comparison) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+    return (_PAIRED_HEAD, _PAIRED_RIGHT) if cmp.paired else (_HEAD, _RIGHT)
+
+
+def shift_line(cmp: Comparison) -> str:
+    """The common-mode factor of a stored-run comparison, and what was done with it ("" for ab)."""
+    if cmp.paired:
+        return ""
+    if not cmp.shift_rows or cmp.shift != cmp.shift:
+        return "Common-mode shift: none (no row is ok in both runs)."
+    within = 1 / (1 + cmp.threshold) <= cmp.shift <= 1 + cmp.threshold
+    if cmp.shift_applied:
+        what = "rows were tested against the baseline scaled by it"
+    elif abs(cmp.shift - 1) <= 1e-9:
+        what = "nothing to correct"
+    elif cmp.shift_rows < MIN_COMMON_MODE_ROWS:
+        what = "too few rows to tell it from a change of one kernel: not applied"
+    elif within:
+        what = "not applied (--no-common-mode)"
+    else:
+        what = "beyond the threshold: not applied (see warnings)"
+    return (f"Common-mode shift: {cmp.shift:.3f}x (median ratio over {cmp.shift_rows} rows ok in both runs); "
+            f"{what}.")
 
 
 def headline(cmp: Comparison) -> str:
@@ -24,18 +57,43 @@ def headline(cmp: Comparison) -> str:
     verdict = f"FAIL: {c['regression']} regression{'s' if c['regression'] != 1 else ''}" if c["regression"] \
         else "OK: no regression"
     compared = sum(c[s] for s in ("regression", "improvement", "unchanged", "noise", "untestable"))
+    test = (f"paired sign test, {1 - cmp.alpha:.0%} interval" if cmp.paired
+            else f"Mann-Whitney U p < {cmp.alpha:g}")
     return (f"{verdict}; {c['improvement']} improved, {c['unchanged'] + c['noise']} unchanged "
             f"({c['noise']} within noise), {c['untestable']} untestable, of {compared} rows compared "
-            f"(threshold {cmp.threshold:.0%}, Mann-Whitney U p < {cmp.alpha:g})")
+            f"(threshold {cmp.threshold:.0%}, {test})")
 
 
 def _listed_rows(cmp: Comparison) -> list[list[str]]:
     rows = []
     df = cmp.rows[cmp.rows["status"].isin(LISTED)]
     for r in df.to_dict("records"):
-        rows.append([str(r["status"]), str(r["kernel"]), series_label(r, with_n=True) + f" k={int(r['k'])}",
-                     fmt_seconds(r["base_s"]), fmt_seconds(r["new_s"]), fmt_ratio(r["ratio"]),
-                     fmt_num(r["p_value"], 2), str(r["note"])])
+        head = [str(r["status"]), str(r["kernel"]), series_label(r, with_n=True) + f" k={int(r['k'])}",
+                fmt_seconds(r["base_s"]), fmt_seconds(r["new_s"]), fmt_ratio(r["ratio"])]
+        if cmp.paired:
+            head += [f"{fmt_num(r['ratio_lo'])}-{fmt_num(r['ratio_hi'])}", str(int(r["pairs"]))]
+        else:
+            head += [fmt_num(r["p_value"], 2)]
+        rows.append(head + [str(r["note"])])
+    return rows
+
+
+def _cross_rows(cmp: Comparison) -> list[list[str]]:
+    """Both sides' crossovers, side by side (ab only)."""
+    b, n = cmp.base_crossovers, cmp.new_crossovers
+    if b is None or n is None or (len(b) == 0 and len(n) == 0):
+        return []
+    from symbench.analysis.crossover import GROUP_COLUMNS
+
+    keys = [*GROUP_COLUMNS, "direct_kernel", "fft_kernel"]
+    m = b.merge(n, on=keys, how="outer", suffixes=("_b", "_n"))
+    rows = []
+    for r in m.to_dict("records"):
+        def side(sfx: str) -> str:
+            v = r.get(f"verdict{sfx}")
+            return "-" if not isinstance(v, str) else bracket_of(v, r.get(f"k_lo{sfx}"), r.get(f"k_hi{sfx}"))
+        rows.append([str(r["direct_kernel"]), str(r["fft_kernel"]), series_label(r, with_n=True), side("_b"),
+                     side("_n")])
     return rows
 
 
@@ -51,19 +109,28 @@ def _moved_rows(cmp: Comparison) -> list[list[str]]:
 
 def compare_markdown(cmp: Comparison) -> str:
     c = cmp.counts
-    out = ["## symbench compare", "", f"**{headline(cmp)}**", "",
-           f"Baseline `{cmp.base}`, new `{cmp.new}`.", "",
-           markdown_table(("status", "rows"), [[s, str(c[s])] for s in STATUSES], (False, True))]
+    out = [f"## symbench {'ab' if cmp.paired else 'compare'}", "", f"**{headline(cmp)}**", "",
+           f"Baseline `{cmp.base}`, new `{cmp.new}`.", ""]
+    if shift_line(cmp):
+        out += [shift_line(cmp), ""]
+    out += [markdown_table(("status", "rows"), [[s, str(c[s])] for s in STATUSES], (False, True))]
     listed = _listed_rows(cmp)
     if listed:
-        out += ["### Rows beyond the threshold", "", markdown_table(_HEAD, listed, _RIGHT)]
+        out += ["### Rows beyond the threshold", "", markdown_table(*_with_rows(_head(cmp), listed))]
     moved = _moved_rows(cmp)
     if moved:
         out += ["### Crossovers that moved by more than one grid step", "",
                 markdown_table(_MOVED_HEAD, moved, (False,) * 5 + (True,))]
+    cross = _cross_rows(cmp)
+    if cross:
+        out += ["### Crossovers of both sides", "", markdown_table(_CROSS_HEAD, cross, (False,) * 5)]
     if cmp.warnings:
         out += ["### Warnings", ""] + [f"- {w}" for w in cmp.warnings] + [""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _with_rows(head: tuple[tuple[str, ...], tuple[bool, ...]], rows: list[list[str]]) -> tuple[Any, ...]:
+    return head[0], rows, head[1]
 
 
 def compare_rich(cmp: Comparison) -> Any:
@@ -72,10 +139,12 @@ def compare_rich(cmp: Comparison) -> Any:
     from rich.text import Text
 
     parts: list[Any] = [Text(headline(cmp), style="bold")]
+    if shift_line(cmp):
+        parts.append(Text(shift_line(cmp)))
     listed = _listed_rows(cmp)
     if listed:
         t = Table(title="rows beyond the threshold", title_justify="left")
-        for h, r in zip(_HEAD, _RIGHT):
+        for h, r in zip(*_head(cmp)):
             t.add_column(h, justify="right" if r else "left", no_wrap=h in ("status", "kernel"))
         for row in listed:
             t.add_row(*row)
@@ -88,16 +157,30 @@ def compare_rich(cmp: Comparison) -> Any:
         for row in moved:
             t.add_row(*row)
         parts.append(t)
+    cross = _cross_rows(cmp)
+    if cross:
+        t = Table(title="crossovers of both sides", title_justify="left")
+        for h in _CROSS_HEAD:
+            t.add_column(h)
+        for row in cross:
+            t.add_row(*row)
+        parts.append(t)
     for w in cmp.warnings:
         parts.append(Text(f"warning: {w}"))
     return Group(*parts)
 
 
 def compare_json(cmp: Comparison) -> str:
-    return json_text({"schema": COMPARE_SCHEMA, "baseline": cmp.base, "new": cmp.new,
-                      "threshold": cmp.threshold, "alpha": cmp.alpha, "counts": cmp.counts,
-                      "failed": cmp.regressions > 0, "warnings": cmp.warnings,
-                      "rows": records(cmp.rows), "moved_crossovers": records(cmp.moved)})
+    data: dict[str, Any] = {"schema": COMPARE_SCHEMA, "baseline": cmp.base, "new": cmp.new,
+                            "threshold": cmp.threshold, "alpha": cmp.alpha, "paired": cmp.paired,
+                            "counts": cmp.counts, "failed": cmp.regressions > 0, "warnings": cmp.warnings}
+    if not cmp.paired:
+        data["common_mode"] = {"shift": cmp.shift, "rows": cmp.shift_rows, "applied": cmp.shift_applied}
+    data["rows"] = records(cmp.rows)
+    data["moved_crossovers"] = records(cmp.moved)
+    if cmp.paired and cmp.base_crossovers is not None and cmp.new_crossovers is not None:
+        data["crossovers"] = {"base": records(cmp.base_crossovers), "new": records(cmp.new_crossovers)}
+    return json_text(data)
 
 
 def render_compare(cmp: Comparison, fmt: str) -> str:

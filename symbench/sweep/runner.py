@@ -31,7 +31,7 @@ from symbench.sweep.measure import (Measurer, NoProgress, Progress, SweepResult,
                                     problem_inputs, row_key)
 from symbench.sweep.timing import Clock, timer_overhead
 
-__all__ = ["Measurer", "SweepResult", "plan", "problem_inputs", "run_sweep"]
+__all__ = ["Measurer", "SweepResult", "plan", "problem_inputs", "run_meta", "run_sweep"]
 
 def _kernels_for(patterns: Sequence[str], problem: Problem) -> list[Kernel]:
     if patterns:
@@ -66,8 +66,9 @@ def plan(config: SweepConfig) -> list[tuple[Problem, list[Kernel]]]:
     return jobs
 
 
-def _meta(config: SweepConfig, run_id: str, command: Sequence[str] | None,
-          kernels: Mapping[str, Kernel]) -> dict[str, Any]:
+def run_meta(config: SweepConfig, run_id: str, command: Sequence[str] | None,
+             kernels: Mapping[str, Kernel]) -> dict[str, Any]:
+    """The ``run.json`` facts of a run made in this process: config, environment, timer, kernels."""
     from symbench import __version__
 
     gpu = any(k.device == "gpu" and k.available for k in kernels.values())
@@ -141,7 +142,7 @@ def run_sweep(
         run_dir = Path(out) if out is not None else Path(results_root) / run_id
         used = {k.name: k for _, ks in jobs for k in ks}
         with interrupt.critical():
-            writer = RunWriter.create(run_dir, _meta(config, run_id, command, used))
+            writer = RunWriter.create(run_dir, run_meta(config, run_id, command, used))
         done = set()
     measurer = Measurer(config, run_id, clock)
     result = SweepResult(writer.run_dir)

@@ -1,0 +1,186 @@
+"""Paired statistics for ``symbench ab``: per-pair log-ratios, their median and a sign-test interval.
+
+Each row of an A/B job has ``n`` pairs of samples, the two samples of a pair
+taken milliseconds apart (:mod:`symbench.sweep.ab`). A slow drift of the
+machine moves both samples of a pair alike and cancels in their ratio, which
+is what makes the pairs worth more than two independent sets of samples.
+
+Estimate
+    ``d_i = log(new_i / base_i)``; the row's ratio is ``exp(median(d))``.
+Interval
+    The distribution-free confidence interval of the median from the sign
+    test: with ``j`` the largest count such that ``P(Binomial(n, 1/2) <= j - 1)
+    <= alpha``, the interval is ``[d_(j), d_(n+1-j)]`` (order statistics), each
+    bound one-sided at level ``alpha``. It assumes only that pairs are
+    independent, not that the log-ratios are symmetric or normal (a
+    preempted sample gives one wild pair, which moves the median and the
+    interval by at most one rank). It is exact, which makes the false-alarm
+    rate a known quantity, and it needs no scipy. With ``alpha = 0.01`` the
+    fewest pairs that can reach it are 7; :data:`symbench.sweep.ab.DEFAULT_PAIRS`
+    is 20.
+Verdict
+    ``regression`` when the estimate exceeds ``1 + threshold`` *and* the
+    interval's lower bound exceeds 1 (slower, with confidence ``1 - alpha``);
+    ``improvement`` is the mirror (estimate below ``1 / (1 + threshold)`` and
+    upper bound below 1); ``noise`` when the estimate is beyond the threshold
+    but the interval reaches 1; ``untestable`` when it is beyond the
+    threshold with too few pairs for any test to reach ``alpha``;
+    ``unchanged`` otherwise. Requiring the *lower bound* to clear ``1 +
+    threshold`` would be stricter still, but would then miss a true 25 %
+    slowdown whenever the interval is wider than about 12 %, which happens on
+    a shared machine; A/A pairs have a true ratio of 1, so an estimate beyond
+    10 % that is also significant is rare (measured in docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+#: Columns ab adds to :data:`symbench.analysis.compare.COMPARE_COLUMNS`.
+INTERVAL_COLUMNS = ("ratio_lo", "ratio_hi", "pairs")
+
+
+def log_ratios(base: np.ndarray | None, new: np.ndarray | None) -> np.ndarray:
+    """``log(new_i / base_i)`` of the pairs both sides have (sample ``i`` with sample ``i``).
+
+    Pairs with a non-positive or non-finite time are dropped.
+    """
+    if base is None or new is None:
+        return np.empty(0)
+    m = min(len(base), len(new))
+    b, n = np.asarray(base[:m], dtype=float), np.asarray(new[:m], dtype=float)
+    good = np.isfinite(b) & np.isfinite(n) & (b > 0) & (n > 0)
+    return np.log(n[good] / b[good])
+
+
+def binom_cdf_half(k: int, n: int) -> float:
+    """``P(Binomial(n, 1/2) <= k)``, exactly."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    return sum(math.comb(n, i) for i in range(k + 1)) / 2.0 ** n
+
+
+def sign_rank(n: int, alpha: float) -> int:
+    """The order statistic (1-based) that bounds the median at one-sided level ``alpha``; 0 if none can.
+
+    The largest ``j`` with ``P(Binomial(n, 1/2) <= j - 1) <= alpha``: the
+    median is below ``d_(j)`` with probability at most ``alpha``.
+    """
+    j = 0
+    while j < n and binom_cdf_half(j, n) <= alpha:
+        j += 1
+    return j
+
+
+def sign_p(d: np.ndarray, greater: bool) -> float:
+    """One-sided sign-test p-value of ``median(d) > 0`` (``greater``) or ``< 0``; ties dropped."""
+    d = d[d != 0]
+    n = d.size
+    if n == 0:
+        return 1.0
+    wins = int((d > 0).sum() if greater else (d < 0).sum())
+    return 1.0 - binom_cdf_half(wins - 1, n)
+
+
+def median_interval(d: np.ndarray, alpha: float) -> tuple[float, float, float]:
+    """Median of ``d`` and its sign-test interval, each bound one-sided at ``alpha``.
+
+    Returns
+    -------
+    (estimate, lo, hi) : floats
+        ``lo = -inf`` and ``hi = inf`` when there are too few values for ``alpha``.
+    """
+    d = np.sort(np.asarray(d, dtype=float))
+    n = d.size
+    if n == 0:
+        return math.nan, -math.inf, math.inf
+    est = float(np.median(d))
+    j = sign_rank(n, alpha)
+    if j == 0:
+        return est, -math.inf, math.inf
+    return est, float(d[j - 1]), float(d[n - j])
+
+
+def paired_verdict(d: np.ndarray, threshold: float, alpha: float) -> dict[str, Any]:
+    """Status, ratio, interval, p-value and note of one row's log-ratios (see the module's rules).
+
+    Parameters
+    ----------
+    d : ndarray
+        Per-pair ``log(new / base)``.
+    threshold : float
+        Relative change that counts (0.10: 10 %).
+    alpha : float
+        One-sided level of each bound of the interval.
+
+    Returns
+    -------
+    dict
+        ``status``, ``ratio``, ``ratio_lo``, ``ratio_hi``, ``p_value``, ``pairs``, ``note``.
+    """
+    d = np.asarray(d, dtype=float)
+    est, lo, hi = median_interval(d, alpha)
+    out: dict[str, Any] = {"ratio": math.exp(est) if math.isfinite(est) else math.nan,
+                           "ratio_lo": math.exp(lo), "ratio_hi": math.exp(hi), "pairs": int(d.size),
+                           "p_value": math.nan, "note": ""}
+    if d.size == 0:
+        out.update(status="untestable", note="no pairs of samples")
+        return out
+    r = out["ratio"]
+    slower, faster = r > 1 + threshold, r < 1 / (1 + threshold)
+    interval = f"[{out['ratio_lo']:.3f}, {out['ratio_hi']:.3f}]"
+    if not (slower or faster):
+        out.update(status="unchanged")
+        return out
+    direction = "slower" if slower else "faster"
+    if sign_rank(d.size, alpha) == 0:
+        out.update(status="untestable",
+                   note=f"{r:.2f}x ({direction}) but {d.size} pairs cannot reach p < {alpha:g}")
+        return out
+    p = sign_p(d, greater=slower)
+    out["p_value"] = p
+    if (slower and lo > 0) or (faster and hi < 0):
+        out.update(status="regression" if slower else "improvement",
+                   note=f"{r:.2f}x {direction}, {1 - alpha:.0%} interval {interval}, {d.size} pairs")
+    else:
+        out.update(status="noise", note=f"{r:.2f}x {direction} but the interval {interval} includes 1")
+    return out
+
+
+def ordered_sample_index(samples: pd.DataFrame | None) -> dict[tuple[str, ...], np.ndarray]:
+    """Raw samples by (kernel, problem key, source), in the order they were taken (``sample``).
+
+    Unlike :func:`symbench.analysis.data.sample_index`, the order is kept: it is what pairs them.
+    """
+    from symbench.problem import KEY_FIELDS
+
+    if samples is None or len(samples) == 0 or "time_s" not in samples.columns:
+        return {}
+    s = samples.copy()
+    if "source" not in s.columns:
+        s["source"] = "grid"
+    s["time_s"] = pd.to_numeric(s["time_s"], errors="coerce")
+    if "sample" in s.columns:
+        s = s.sort_values("sample", kind="stable")
+    cols = ["kernel", *KEY_FIELDS, "source"]
+    return {tuple(str(v) for v in key): g["time_s"].to_numpy(dtype=float)
+            for key, g in s.groupby(cols, sort=False)}
+
+
+def row_pairs(index_b: Mapping[tuple[str, ...], np.ndarray], index_n: Mapping[tuple[str, ...], np.ndarray],
+              key: Mapping[str, Any]) -> np.ndarray:
+    """Log-ratios of one row from two :func:`ordered_sample_index` tables."""
+    from symbench.problem import KEY_FIELDS
+
+    k = tuple(str(key.get(c, "grid" if c == "source" else "")) for c in ("kernel", *KEY_FIELDS, "source"))
+    return log_ratios(index_b.get(k), index_n.get(k))
+
+
+__all__ = ["INTERVAL_COLUMNS", "binom_cdf_half", "log_ratios", "median_interval", "ordered_sample_index",
+           "paired_verdict", "row_pairs", "sign_p", "sign_rank"]
