@@ -27,10 +27,12 @@ def console(stderr: bool = False) -> Any:
     """A rich console; colour and width only when writing to a terminal."""
     from rich.console import Console
 
+    from symbench.render.text import output_width
+
     stream = sys.stderr if stderr else sys.stdout
     # Logs and pipes get a wide fixed width instead of rich's 80 columns, so
-    # tables stay readable in CI output and files.
-    width = None if stream.isatty() else 160
+    # tables stay readable in CI output and files; $COLUMNS, when set, wins.
+    width = None if stream.isatty() else output_width()
     return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 

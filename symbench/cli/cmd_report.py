@@ -45,6 +45,9 @@ def report_cmd(
     alpha: Annotated[float, typer.Option("--alpha", help="A crossover's bracket counts only when the bootstrap puts each side's winner ahead in at least 1-alpha of resamples; else inconclusive.")] = 0.05,
     n_boot: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples of the raw samples (0: decide on quartiles).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (the report is reproducible).")] = 0,
+    table: Annotated[str, typer.Option("--table", help="markdown and latex: all, crossovers, regret or models.")] = "all",
+    caption: Annotated[Optional[str], typer.Option("--caption", help="latex: the table's \\caption (LaTeX, used as given).")] = None,
+    label: Annotated[Optional[str], typer.Option("--label", help="latex: the table's \\label, e.g. tab:crossovers.")] = None,
 ) -> int:
     """Crossover table (k* per direct/fft pair), cost models, and regret of auto kernels.
 
@@ -55,9 +58,15 @@ def report_cmd(
     """
     from symbench.analysis.data import load_runs
     from symbench.analysis.report import build_report
-    from symbench.render.report import FORMATS, render_report, report_rich
+    from symbench.render.report import FORMATS, TABLES, render_report, report_rich
 
     fmt_ = _format(fmt, out, FORMATS)
+    if table not in TABLES:
+        raise SymbenchError(f"unknown --table {table!r}; allowed: {', '.join(TABLES)}")
+    if table != "all" and fmt_ not in ("latex", "markdown"):
+        raise SymbenchError(f"--table applies to --format latex and markdown, not {fmt_}")
+    if (caption is not None or label is not None) and fmt_ != "latex":
+        raise SymbenchError(f"--caption and --label apply to --format latex, not {fmt_}")
     _check_alpha(alpha)
     if n_boot < 0:
         raise SymbenchError(f"--bootstrap {n_boot} must be 0 or more")
@@ -74,7 +83,7 @@ def report_cmd(
     if fmt_ == "table" and out is None and sys.stdout.isatty():
         console().print(report_rich(report))
     else:
-        write_text(render_report(report, fmt_), out)
+        write_text(render_report(report, fmt_, table=table, caption=caption, label=label), out)
     if plot is not None:
         from symbench.render.plots import write_plots
 

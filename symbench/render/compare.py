@@ -6,7 +6,7 @@ from typing import Any
 
 from symbench.analysis.compare import STATUSES, Comparison
 from symbench.analysis.data import series_label
-from symbench.render.text import (bracket_of, csv_text, fmt_num, fmt_ratio, fmt_seconds, json_text, markdown_table, records,
+from symbench.render.text import (bracket_of, csv_text, fit_table, fmt_num, fmt_ratio, fmt_seconds, json_text, markdown_table, md_escape, records,
                                   rich_text)
 
 FORMATS = ("table", "markdown", "csv", "json")
@@ -50,44 +50,45 @@ def _moved_rows(cmp: Comparison) -> list[list[str]]:
 
 
 def compare_markdown(cmp: Comparison) -> str:
+    """The comparison as CommonMark + tables, headed like the report (``#`` title, ``##`` sections).
+
+    A CI summary that appends ``report`` after ``compare`` gets two documents at the same level.
+    """
     c = cmp.counts
-    out = ["## symbench compare", "", f"**{headline(cmp)}**", "",
+    out = ["# symbench compare", "", f"**{md_escape(headline(cmp))}**", "",
            f"Baseline `{cmp.base}`, new `{cmp.new}`.", "",
            markdown_table(("status", "rows"), [[s, str(c[s])] for s in STATUSES], (False, True))]
     listed = _listed_rows(cmp)
     if listed:
-        out += ["### Rows beyond the threshold", "", markdown_table(_HEAD, listed, _RIGHT)]
+        out += ["## Rows beyond the threshold", "", markdown_table(_HEAD, listed, _RIGHT)]
     moved = _moved_rows(cmp)
     if moved:
-        out += ["### Crossovers that moved by more than one grid step", "",
+        out += ["## Crossovers that moved by more than one grid step", "",
                 markdown_table(_MOVED_HEAD, moved, (False,) * 5 + (True,))]
     if cmp.warnings:
-        out += ["### Warnings", ""] + [f"- {w}" for w in cmp.warnings] + [""]
+        out += ["## Warnings", ""] + [f"- {md_escape(w)}" for w in cmp.warnings] + [""]
     return "\n".join(out).rstrip() + "\n"
 
 
+#: Narrower layouts for an 80-column terminal: the note goes first, then columns stack.
+_LAYOUTS = (_HEAD, ("status", "kernel", "problem", "baseline", "new", "ratio", "p"),
+            ("status / kernel", "problem", "baseline / new", "ratio", "p"))
+_MOVED_LAYOUTS = (_MOVED_HEAD, ("direct / fft", "problem", "baseline", "new", "steps"))
+
+
 def compare_rich(cmp: Comparison) -> Any:
+    """A rich renderable: the headline, the listed rows and moved crossovers, each fitted to the width."""
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
     parts: list[Any] = [Text(headline(cmp), style="bold")]
     listed = _listed_rows(cmp)
     if listed:
-        t = Table(title="rows beyond the threshold", title_justify="left")
-        for h, r in zip(_HEAD, _RIGHT):
-            t.add_column(h, justify="right" if r else "left", no_wrap=h in ("status", "kernel"))
-        for row in listed:
-            t.add_row(*row)
-        parts.append(t)
+        parts.append(fit_table("rows beyond the threshold", list(zip(_HEAD, _RIGHT)), listed, _LAYOUTS))
     moved = _moved_rows(cmp)
     if moved:
-        t = Table(title="crossovers that moved by more than one grid step", title_justify="left")
-        for h in _MOVED_HEAD:
-            t.add_column(h, justify="right" if h == "steps" else "left")
-        for row in moved:
-            t.add_row(*row)
-        parts.append(t)
+        parts.append(fit_table("crossovers that moved by more than one grid step",
+                               [(h, h == "steps") for h in _MOVED_HEAD], moved, _MOVED_LAYOUTS))
     for w in cmp.warnings:
         parts.append(Text(f"warning: {w}"))
     return Group(*parts)
@@ -100,7 +101,8 @@ def compare_json(cmp: Comparison) -> str:
                       "rows": records(cmp.rows), "moved_crossovers": records(cmp.moved)})
 
 
-def render_compare(cmp: Comparison, fmt: str) -> str:
+def render_compare(cmp: Comparison, fmt: str, width: int | None = None) -> str:
+    """The comparison as text in ``fmt`` (``table``: plain text at ``width``, default ``$COLUMNS`` or 160)."""
     if fmt == "csv":
         return csv_text(cmp.rows)
     if fmt == "json":
@@ -108,5 +110,5 @@ def render_compare(cmp: Comparison, fmt: str) -> str:
     if fmt == "markdown":
         return compare_markdown(cmp)
     if fmt == "table":
-        return rich_text(compare_rich(cmp))
+        return rich_text(compare_rich(cmp), width)
     raise ValueError(f"unknown format {fmt!r}")

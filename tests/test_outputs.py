@@ -1,0 +1,108 @@
+"""Outputs people paste: LaTeX that fits a paper's column, Markdown that renders, 80-column text.
+
+The LaTeX test compiles with a real TeX engine when one is installed (skipped
+otherwise), in the two-column preamble of the acceptance check.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from test_report_cli import golden_table
+
+PREAMBLE = ("\\documentclass[twocolumn]{article}\n"
+            "\\usepackage{booktabs,tabularx,siunitx,graphicx,amsmath,array,multirow}\n")
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return golden_table().write(tmp_path / "run")
+
+
+def _tex_ready() -> bool:
+    if shutil.which("pdflatex") is None or shutil.which("kpsewhich") is None:
+        return False
+    found = subprocess.run(["kpsewhich", "siunitx.sty", "tabularx.sty"], capture_output=True, text=True)
+    return len(found.stdout.split()) == 2
+
+
+@pytest.mark.parametrize("table", ["crossovers", "regret", "models", "all"])
+def test_latex_tables_have_caption_label_and_math_headers(cli, run_dir, table):
+    r = cli("report", run_dir, "--format", "latex", "--table", table, "--caption", "Crossovers", "--label", "tab:x")
+    assert r.code == 0, r.err
+    assert r.out.count("\\begin{table}") == (3 if table == "all" else 1)
+    if table == "all":
+        assert "\\label{tab:x:crossovers}" in r.out and "\\label{tab:x:models}" in r.out
+    else:
+        assert "\\caption{Crossovers}" in r.out and "\\label{tab:x}" in r.out
+    if table == "crossovers":
+        assert "$k^\\ast$" in r.out and "\\num{23.8}" in r.out and "\\num{25.0}" in r.out  # 3 digits
+        assert "(\\%)" in r.out and "100\\%" not in r.out  # units in headers, not cells
+
+
+def test_latex_bad_table_and_misplaced_options_exit_2(cli, run_dir):
+    r = cli("report", run_dir, "--format", "latex", "--table", "nope")
+    assert r.code == 2 and "allowed: all, crossovers, regret, models" in r.err
+    r = cli("report", run_dir, "--format", "csv", "--caption", "x")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not _tex_ready(), reason="needs pdflatex with siunitx and tabularx")
+@pytest.mark.parametrize("table", ["crossovers", "all"])
+def test_latex_compiles_in_a_two_column_paper_without_overfull_boxes(cli, run_dir, tmp_path, table):
+    r = cli("report", run_dir, "--format", "latex", "--table", table, "--caption", "Crossovers",
+            "--label", "tab:x", "--out", tmp_path / "t.tex")
+    assert r.code == 0, r.err
+    (tmp_path / "doc.tex").write_text(PREAMBLE + "\\begin{document}\n\\input{t.tex}\n\\end{document}\n")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert done.returncode == 0, [line for line in log.splitlines() if line.startswith("!")]
+    assert "Overfull \\hbox" not in log
+
+
+def test_markdown_renders_without_stray_emphasis(cli, run_dir):
+    markdown_it = pytest.importorskip("markdown_it")
+    r = cli("report", run_dir, "--format", "markdown")
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render(r.out)
+    assert "<em>" not in html and "<table>" in html
+    assert "<code>t = a*out*h + b</code>" in html  # formulas as code spans
+    assert "k*" in html  # the escaped star is shown as a star
+    assert r.out.startswith("# symbench report\n")
+
+
+def test_markdown_numbers_are_readable():
+    from symbench.render.text import fmt_num, fmt_sig
+
+    assert fmt_num(1030.4) == "1030" and fmt_num(23.84) == "23.8" and fmt_num(1.5e-9) == "1.5e-09"
+    assert fmt_sig(25) == "25.0" and fmt_sig(9.996) == "10.0" and fmt_sig(1.5e-9) == "1.50e-9"
+
+
+def test_compare_and_report_markdown_share_heading_levels(cli, run_dir, tmp_path):
+    other = golden_table().write(tmp_path / "b", run_id="20260101-000003-new")
+    r = cli("compare", run_dir, other, "--format", "markdown")
+    assert r.out.startswith("# symbench compare\n")
+    assert not any(line.startswith("###") for line in r.out.splitlines())
+
+
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_80_columns_keeps_every_cell_whole(cli, run_dir, tmp_path, monkeypatch, command):
+    monkeypatch.setenv("COLUMNS", "80")
+    args = [run_dir] if command == "report" else [run_dir, golden_table().write(tmp_path / "b")]
+    r = cli(command, *args, "--format", "table")
+    assert r.code in (0, 1), r.err
+    lines = r.out.splitlines()
+    assert "…" not in r.out
+    assert max(len(line.encode()) for line in lines) <= 80  # bytes: ASCII rules in files
+    if command == "report":
+        assert "23.8" in r.out and "(17, 33]" in r.out
+
+
+def test_wide_output_keeps_every_column(cli, run_dir, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    r = cli("report", run_dir, "--format", "table")
+    assert "log2 n" in r.out and "model k*" in r.out
