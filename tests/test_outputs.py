@@ -6,6 +6,7 @@ otherwise), in the two-column preamble of the acceptance check.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -106,3 +107,71 @@ def test_wide_output_keeps_every_column(cli, run_dir, monkeypatch):
     monkeypatch.delenv("COLUMNS", raising=False)
     r = cli("report", run_dir, "--format", "table")
     assert "log2 n" in r.out and "model k*" in r.out
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+def test_kernel_styles_are_stable_across_runs():
+    from symbench.render.plots import kernel_style
+
+    assert kernel_style("fft-pyfftw") == kernel_style("fft-pyfftw", "fft")
+    assert kernel_style("fft-pyfftw")["code"] == "FW" and kernel_style("direct")["code"] == "D"
+    mine = kernel_style("my-fancy-kernel")
+    assert mine == kernel_style("my-fancy-kernel") and mine["code"] == "MFK"
+    known = ["direct", "direct-numpy", "direct-scipy", "fft-numpy", "fft-scipy", "oa-scipy", "fft-pyfftw",
+             "auto-scipy", "auto-opencv"]
+    assert len({(kernel_style(k)["color"], kernel_style(k)["marker"]) for k in known}) == len(known)
+
+
+@pytest.mark.parametrize("kind", ["kstar", "time", "winners"])
+def test_one_panel_pdf_has_truetype_fonts_only(cli, run_dir, tmp_path, kind):
+    out = tmp_path / f"{kind}.pdf"
+    extra = ["--n", "4096"] if kind == "time" else []
+    r = cli("plot", run_dir, "--kind", kind, "--figsize", "3.4,2.6", "--series", "1-D", *extra, "--out", out)
+    assert r.code == 0, r.err
+    data = out.read_bytes()
+    assert b"/Type3" not in data and b"/FontFile2" in data  # Type 42: embedded TrueType
+    if shutil.which("pdffonts"):
+        fonts = subprocess.run(["pdffonts", str(out)], capture_output=True, text=True).stdout
+        assert "Type 3" not in fonts and "TrueType" in fonts
+    if kind == "kstar":
+        box = re.search(rb"/MediaBox \[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)
+        assert box and abs(float(box.group(1)) - 3.4 * 72) < 1 and abs(float(box.group(2)) - 2.6 * 72) < 1
+
+
+def test_one_panel_size_svg_text_and_ps(cli, run_dir, tmp_path):
+    svg = tmp_path / "k.svg"
+    assert cli("plot", run_dir, "--kind", "kstar", "--figsize", "3.4,2.6", "--series", "1-D", "--out", svg).code == 0
+    text = svg.read_text()
+    assert 'width="244.8pt"' in text and 'height="187.2pt"' in text  # 3.4 x 2.6 in
+    assert "<text" in text and "direct-numpy / fft-scipy" in text  # fonts kept as text; the legend names kernels
+    ps = tmp_path / "k.ps"
+    assert cli("plot", run_dir, "--kind", "kstar", "--figsize", "3.4,2.6", "--series", "1-D", "--out", ps).code == 0
+    data = ps.read_bytes()
+    assert data.startswith(b"%!PS") and b"/FontType 42" in data and b"/FontType 3" not in data
+
+
+def test_one_panel_needs_one_series_and_one_n(cli, run_dir, tmp_path):
+    r = cli("plot", run_dir, "--kind", "kstar", "--figsize", "3.4,2.6", "--out", tmp_path / "k.pdf")
+    assert r.code == 2 and "--series" in r.err and "conv 2-D float32" in r.err
+    r = cli("plot", run_dir, "--kind", "time", "--figsize", "3.4,2.6", "--series", "1-D", "--out", tmp_path / "t.pdf")
+    assert r.code == 2 and "--n" in r.err
+    r = cli("plot", run_dir, "--kind", "all", "--figsize", "3.4,2.6", "--out", tmp_path / "a.pdf")
+    assert r.code == 2
+    for bad in (["--figsize", "3.4"], ["--figsize", "a,b"], ["--n", "999"], ["--series", "nope"]):
+        r = cli("plot", run_dir, "--kind", "kstar", *bad, "--out", tmp_path / "b.pdf")
+        assert r.code == 2 and len(r.err.strip().splitlines()) == 1, (bad, r.err)
+
+
+def test_inconclusive_kstar_is_drawn_hollow(run_dir):
+    pytest.importorskip("matplotlib")
+    from symbench.analysis.crossover import find_crossovers
+    from symbench.analysis.data import load_runs
+    from symbench.render.plots import make_panel, select
+
+    runs = load_runs([run_dir])
+    df, cross = select(runs.df, find_crossovers(runs.df, runs.samples), series="1-D")
+    assert (cross["verdict"] == "inconclusive").any()
+    fig = make_panel(df, cross, "kstar")
+    hollow = [line for line in fig.axes[0].lines if line.get_markerfacecolor() in ("white", (1, 1, 1, 1))]
+    assert hollow
