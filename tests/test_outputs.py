@@ -175,3 +175,47 @@ def test_inconclusive_kstar_is_drawn_hollow(run_dir):
     fig = make_panel(df, cross, "kstar")
     hollow = [line for line in fig.axes[0].lines if line.get_markerfacecolor() in ("white", (1, 1, 1, 1))]
     assert hollow
+
+
+# -- the CI recipe of docs/reports.md ---------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _recipe() -> str:
+    text = (ROOT / "docs" / "reports.md").read_text()
+    block = text.split("<!-- ci-recipe:start -->", 1)[1].split("<!-- ci-recipe:end -->", 1)[0]
+    return block.split("```sh\n", 1)[1].rsplit("```", 1)[0]
+
+
+@pytest.mark.slow
+def test_ci_recipe_runs_as_written(tmp_path):
+    """The recipe's own lines, in a fresh directory with a ``ci`` folder that must not shadow the config.
+
+    Only two things change: ``pip install`` is skipped (the package is on PYTHONPATH)
+    and ``symbench`` is a shell function that shrinks the grid, so the test stays fast.
+    """
+    import os
+    import sys
+
+    script = _recipe()
+    assert "--config builtin:ci" in script and "symbench compare" in script
+    shim = f"""symbench() {{
+  case "$1" in
+    sweep) "{sys.executable}" -m symbench "$@" --n 256 --k 3,9 --repeat 3 --min-time 0.0005 --max-call 0.05 ;;
+    warmup) "{sys.executable}" -m symbench "$@" --dtype float64 ;;
+    *) "{sys.executable}" -m symbench "$@" ;;
+  esac
+}}
+"""
+    body = "\n".join(":  # " + line if line.startswith("pip ") else line for line in script.splitlines())
+    (tmp_path / "bench.sh").write_text(shim + body + "\n")
+    (tmp_path / "ci").mkdir()  # a folder named like the config
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    for attempt in (1, 2):  # the first run makes the baseline; the second compares against it
+        done = subprocess.run(["bash", "bench.sh"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=400)
+        assert done.returncode == 0, (attempt, done.stderr[-2000:])
+    assert (tmp_path / "bench" / "baseline" / "measurements.csv").exists()
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.count("# symbench compare") == 2 and "# symbench report" in summary
