@@ -219,3 +219,106 @@ def test_ci_recipe_runs_as_written(tmp_path):
     assert (tmp_path / "bench" / "baseline" / "measurements.csv").exists()
     summary = (tmp_path / "summary.md").read_text()
     assert summary.count("# symbench compare") == 2 and "# symbench report" in summary
+
+
+# -- CLI polish ------------------------------------------------------------------------------
+
+def test_version_and_completion(cli):
+    import symbench
+
+    r = cli("--version")
+    assert r.code == 0 and r.out.strip() == f"symbench {symbench.__version__}"
+    r = cli("--help")
+    assert r.code == 0 and "--install-completion" in r.out and "--version" in r.out
+
+
+def test_numeric_options_show_their_type_and_overrides_stay_optional(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    r = cli("sweep", "--help")
+    repeat = next(line for line in r.out.splitlines() if "--repeat" in line)
+    min_time = next(line for line in r.out.splitlines() if "--min-time" in line)
+    # typer writes INTEGER/FLOAT or <int>/<float> depending on its version; never <str>
+    assert ("INTEGER" in repeat or "<int>" in repeat) and ("FLOAT" in min_time or "<float>" in min_time)
+    from symbench.config import load_config
+
+    # not given: the config's value; given: the option's
+    assert load_config("ci").repeat == 7
+    assert load_config("ci", {"repeat": 3}).repeat == 3
+
+
+def test_config_reports_every_problem_with_suggestions(tmp_path, cli):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('repet = 3\nmin_time = -1\n[[grid]]\nkernel = ["direct"]\nn = "0"\ndtyp = "float32"\n')
+    r = cli("sweep", "--config", bad, "--out", tmp_path / "x")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1
+    assert "4 problems" in r.err and "did you mean 'repeat'" in r.err and "did you mean 'dtype'" in r.err
+    assert "min_time" in r.err and "n: 0" in r.err
+    r = cli("sweep", "--kernel", "fft-scpy,dirct", "--n", "64", "--k", "3", "--out", tmp_path / "y")
+    assert r.code == 2 and "did you mean 'fft-scipy'" in r.err and "did you mean 'direct'" in r.err
+
+
+def test_bad_values_are_value_errors():
+    from symbench.config import load_config
+    from symbench.errors import ConfigError, KernelError, SymbenchError
+    from symbench.kernels.registry import get
+
+    assert issubclass(ConfigError, ValueError) and issubclass(KernelError, ValueError)
+    with pytest.raises(ValueError):
+        load_config(None, {"n": "0", "k": "3"})
+    with pytest.raises(ValueError, match="did you mean"):
+        get("fft-scpy")
+    assert SymbenchError("x").exit_code == 2
+
+
+def test_builtin_config_wins_over_a_folder(tmp_path, monkeypatch):
+    from symbench.config import bundled_configs_dir, find_config
+    from symbench.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ci").mkdir()
+    assert find_config("builtin:ci") == bundled_configs_dir() / "ci.toml"
+    assert find_config("ci").name == "ci.toml"
+    with pytest.raises(ConfigError, match="did you mean 'ci'"):
+        find_config("builtin:cii")
+
+
+def test_info_uses_human_units():
+    from symbench.render.kernels import facts_table
+    from symbench.render.text import rich_text
+
+    text = rich_text(facts_table({"memory_total": 32 * 2**30, "libraries": {"cupy": None},
+                                  "timer": {"overhead_per_call_s": 4e-8}}), width=100)
+    assert "32.0 GiB" in text and "none" in text and "None" not in text and "40 ns" in text
+
+
+def test_plain_progress_prints_lines_with_eta(capsys):
+    from symbench.cli.cmd_sweep import _PlainProgress  # noqa: the CLI's own helper, tested in place
+
+    clock = iter([0.0, 0.0, 6.0, 6.0, 6.0, 7.0, 12.5, 12.5, 12.5, 13.0, 13.0])
+    p = _PlainProgress(every=5.0)
+    p._clock = lambda: next(clock)
+    p.start(4)
+    for label in ("a", "b", "c", "d"):
+        p.advance(label)
+    p.stop()
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("symbench: 2/4 (50%), 0:00:06 elapsed, eta 0:00:06: b")
+    assert err[-1].startswith("symbench: 4/4 (100%)") and err[-1].endswith("done")
+
+
+def test_dispatch_info_and_one_time_notice(tmp_path, monkeypatch):
+    import warnings
+
+    import symbench
+    from symbench.dispatch import selector
+
+    monkeypatch.delenv("SYMBENCH_TABLE", raising=False)
+    selector.use_table(None)
+    info = symbench.dispatch_info()
+    assert set(info) == {"source", "path", "machine", "entries"}
+    if info["source"] == "model":
+        assert info["path"] is None and info["entries"] == 0
+    assert "dispatch_info" in dir(symbench)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        symbench.dispatch_info()
