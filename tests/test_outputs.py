@@ -292,10 +292,10 @@ def test_info_uses_human_units():
 
 
 def test_plain_progress_prints_lines_with_eta(capsys):
-    from symbench.cli.cmd_sweep import _PlainProgress  # noqa: the CLI's own helper, tested in place
+    from symbench.cli.cmd_sweep import PlainProgress
 
     clock = iter([0.0, 0.0, 6.0, 6.0, 6.0, 7.0, 12.5, 12.5, 12.5, 13.0, 13.0])
-    p = _PlainProgress(every=5.0)
+    p = PlainProgress(every=5.0)
     p._clock = lambda: next(clock)
     p.start(4)
     for label in ("a", "b", "c", "d"):

@@ -102,7 +102,7 @@ def sweep_cmd(
     if progress_mode not in (None, "bar", "plain", "none"):
         raise ConfigError(f"--progress {progress_mode!r}: allowed: bar, plain, none")
     mode = progress_mode or ("none" if quiet else "bar" if sys.stdout.isatty() else "plain")
-    progress: Any = _RichProgress() if mode == "bar" else _PlainProgress() if mode == "plain" else None
+    progress: Any = _RichProgress() if mode == "bar" else PlainProgress() if mode == "plain" else None
     cmd = ["symbench", *sys.argv[1:]]
     if resume is not None:
         result = run_sweep(resume=resume, overrides=overrides, command=cmd, progress=progress)
@@ -150,7 +150,7 @@ class _RichProgress:
         self._bar.stop()
 
 
-class _PlainProgress:
+class PlainProgress:
     """One short line on stderr every few seconds, for CI logs where a bar cannot redraw.
 
     A sweep shorter than the interval prints nothing, so quick runs stay quiet.
