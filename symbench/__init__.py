@@ -6,6 +6,8 @@ convolve(x, h, mode="full", kernel=None)
     ``scipy.signal.convolve`` semantics, dispatched to the fastest kernel.
 use_table(path)
     Dispatch ``convolve`` on a table written by ``symbench tune``.
+dispatch_info()
+    Which table (or the cost model) ``convolve`` dispatches on now, and where it came from.
 gconv(x, w, group="p4", mode="valid", kernel=None)
     A p4/p4m lifting or group-convolution layer (Cohen & Welling 2016).
 load(path)
@@ -31,6 +33,7 @@ _LAZY = {
     "gconv": "symbench.dispatch.api",
     "load": "symbench.store",
     "use_table": "symbench.dispatch.selector",
+    "dispatch_info": "symbench.dispatch.selector",
 }
 
 __all__ = ["SymbenchError", "__version__", *_LAZY]

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
 
 from symbench.defaults import DEFAULTS, PLANNERS
-from symbench.errors import ConfigError
+from symbench.errors import ConfigError, did_you_mean, join_problems
 from symbench.problem import DIMS, DTYPES, GROUP_MODES, GROUP_ORDER, MODES, OPS, Problem
 
 LIST_HELP = "a LIST is a,b,c or start:stop:step (stop inclusive) or pow2:lo:hi"
@@ -289,79 +289,131 @@ def _key_name(where: str, key: str, cli: Collection[str] = ()) -> str:
     return f"{where}: {key}"
 
 
-def _grid_from_mapping(data: Mapping[str, Any], where: str, cli: Collection[str] = ()) -> Grid:
-    unknown = sorted(set(data) - set(GRID_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(GRID_KEYS)}")
+class _Problems:
+    """Collects :class:`ConfigError` messages so that a config reports every problem at once."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def check(self, fn: Any, *args: Any, default: Any = None) -> Any:
+        try:
+            return fn(*args)
+        except ConfigError as exc:
+            if exc.message not in self.messages:
+                self.messages.append(exc.message)
+            return default
+
+    def add(self, message: str) -> None:
+        if message not in self.messages:
+            self.messages.append(message)
+
+    def raise_any(self) -> None:
+        if self.messages:
+            raise ConfigError(join_problems(self.messages))
+
+
+def _unknown_keys(keys: Iterable[str], allowed: Collection[str], where: str) -> list[str]:
+    return [f"{where}: unknown key {key!r}{did_you_mean(key, allowed)}; allowed: {', '.join(sorted(allowed))}"
+            for key in sorted(set(keys) - set(allowed))]
+
+
+def _grid_from_mapping(data: Mapping[str, Any], where: str, cli: Collection[str] = (),
+                       problems: _Problems | None = None) -> Grid:
+    own = problems is None
+    problems = problems if problems is not None else _Problems()
+    for message in _unknown_keys(data, GRID_KEYS, where):
+        problems.add(message)
 
     def name(key: str) -> str:
         return _key_name(where, key, cli)
 
     op = str(data.get("op", "conv"))
     if op not in OPS:
-        raise ConfigError(f"{name('op')}: {op!r} is not supported; allowed: {', '.join(OPS)}")
+        problems.add(f"{name('op')}: {op!r} is not supported{did_you_mean(op, OPS)}; allowed: {', '.join(OPS)}")
+        op = "conv"  # keep checking the other keys against the default op
     dim = data.get("dim", 2 if op != "conv" else 1)
     try:
         dim = int(dim)
     except (TypeError, ValueError):
-        raise ConfigError(f"{name('dim')}: {dim!r} is not supported; allowed: 1, 2") from None
+        problems.add(f"{name('dim')}: {dim!r} is not supported; allowed: 1, 2")
+        dim = 2 if op != "conv" else 1
     if dim not in DIMS:
-        raise ConfigError(f"{name('dim')}: {dim} is not supported; allowed: 1, 2")
+        problems.add(f"{name('dim')}: {dim} is not supported; allowed: 1, 2")
+        dim = 2 if op != "conv" else 1
     defaults = DEFAULT_AXES.get((op, dim))
     if defaults is None:
-        raise ConfigError(f"{name('op')}: {op} is 2-D only; use dim 2")
+        problems.add(f"{name('op')}: {op} is 2-D only; use dim 2")
+        dim = 2
+        defaults = DEFAULT_AXES[(op, dim)]
     groups = [g for g in GROUP_ORDER if g != "none"] if op != "conv" else ["none"]
     group_default = "p4" if op != "conv" else "none"
     mode_default = "valid" if op != "conv" else "full"
     kernel = data.get("kernel", ())
     kernel = tuple(p.strip() for item in ([kernel] if isinstance(kernel, str) else kernel)
                    for p in str(item).split(",") if p.strip())
+    check = problems.check
     grid = Grid(
         name=str(data.get("name", where)),
         kernel=kernel,
         op=op,
-        group=tuple(parse_choice_list(data.get("group", group_default), name("group"), groups)),
+        group=tuple(check(parse_choice_list, data.get("group", group_default), name("group"), groups,
+                          default=[group_default])),
         dim=dim,
-        n=tuple(parse_int_list(data.get("n", defaults["n"]), name("n"))),
-        k=tuple(parse_int_list(data.get("k", defaults["k"]), name("k"))),
-        dtype=tuple(parse_choice_list(data.get("dtype", "float64"), name("dtype"), DTYPES)),
-        mode=tuple(parse_choice_list(data.get("mode", mode_default), name("mode"),
-                                     MODES if op == "conv" else GROUP_MODES)),
-        batch=_positive_int(data.get("batch", 1), name("batch")),
-        c_in=_positive_int(data.get("c_in", 1), name("c_in")),
-        c_out=_positive_int(data.get("c_out", 1), name("c_out")),
-        threads=tuple(parse_int_list(data.get("threads", 1), name("threads"))),
+        n=tuple(check(parse_int_list, data.get("n", defaults["n"]), name("n"), default=[])),
+        k=tuple(check(parse_int_list, data.get("k", defaults["k"]), name("k"), default=[])),
+        dtype=tuple(check(parse_choice_list, data.get("dtype", "float64"), name("dtype"), DTYPES,
+                          default=["float64"])),
+        mode=tuple(check(parse_choice_list, data.get("mode", mode_default), name("mode"),
+                         MODES if op == "conv" else GROUP_MODES, default=[mode_default])),
+        batch=check(_positive_int, data.get("batch", 1), name("batch"), default=1),
+        c_in=check(_positive_int, data.get("c_in", 1), name("c_in"), default=1),
+        c_out=check(_positive_int, data.get("c_out", 1), name("c_out"), default=1),
+        threads=tuple(check(parse_int_list, data.get("threads", 1), name("threads"), default=[1])),
     )
     # Build every problem now so that a bad combination (k > n in a valid
     # group layer, say) fails before anything is measured.
-    for _ in grid.problems():
-        pass
+    if not problems.messages:
+        for _ in grid.problems():
+            pass
+    if own:
+        problems.raise_any()
     return grid
 
 
-def _settings(grids: list[Grid], settings: Mapping[str, Any], source: str, cli: Collection[str] = ()) -> SweepConfig:
+def _settings(grids: list[Grid], settings: Mapping[str, Any], source: str, cli: Collection[str] = (),
+              problems: _Problems | None = None) -> SweepConfig:
+    problems = problems if problems is not None else _Problems()
+
     def name(key: str) -> str:
         return _key_name(source, key, cli)
 
     if not grids:
-        raise ConfigError(f"{source}: no grid to sweep; add a [[grid]] table with n and k")
+        problems.add(f"{source}: no grid to sweep; add a [[grid]] table with n and k")
     planner = str(settings.get("planner", DEFAULTS["planner"]))
     if planner not in PLANNERS:
-        raise ConfigError(f"{name('planner')}: {planner!r} is not supported; "
-                          f"allowed: {', '.join(PLANNERS)}")
+        problems.add(f"{name('planner')}: {planner!r} is not supported{did_you_mean(planner, PLANNERS)}; "
+                     f"allowed: {', '.join(PLANNERS)}")
     seed = settings.get("seed", DEFAULTS["seed"])
     if isinstance(seed, bool) or not isinstance(seed, int):
         try:
             seed = int(str(seed).strip())
         except ValueError:
-            raise ConfigError(f"{name('seed')}: {seed!r} is not a whole number >= 0") from None
+            problems.add(f"{name('seed')}: {seed!r} is not a whole number >= 0")
+            seed = 0
     if seed < 0:
-        raise ConfigError(f"{name('seed')}: {seed} must be >= 0")
+        problems.add(f"{name('seed')}: {seed} must be >= 0")
+    repeat = problems.check(_positive_int, settings.get("repeat", DEFAULTS["repeat"]), name("repeat"),
+                            default=DEFAULTS["repeat"])
+    min_time = problems.check(_positive_float, settings.get("min_time", DEFAULTS["min_time"]), name("min_time"),
+                              default=DEFAULTS["min_time"])
+    max_call = problems.check(_positive_float, settings.get("max_call", DEFAULTS["max_call"]), name("max_call"),
+                              default=DEFAULTS["max_call"])
+    problems.raise_any()
     return SweepConfig(
         grids=tuple(grids),
-        repeat=_positive_int(settings.get("repeat", DEFAULTS["repeat"]), name("repeat")),
-        min_time=_positive_float(settings.get("min_time", DEFAULTS["min_time"]), name("min_time")),
-        max_call=_positive_float(settings.get("max_call", DEFAULTS["max_call"]), name("max_call")),
+        repeat=repeat,
+        min_time=min_time,
+        max_call=max_call,
         adaptive=bool(settings.get("adaptive", DEFAULTS["adaptive"])),
         seed=seed,
         planner=planner,
@@ -387,27 +439,32 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 def config_from_mapping(data: Mapping[str, Any], source: str,
                         overrides: Mapping[str, Any] | None = None) -> SweepConfig:
-    """Build a config from parsed TOML plus command-line overrides (which win)."""
+    """Build a config from parsed TOML plus command-line overrides (which win).
+
+    Every problem (unknown keys, with a "did you mean", and bad values in any
+    grid or setting) is reported in one :class:`ConfigError`.
+    """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     allowed = set(GRID_KEYS) | set(SETTING_KEYS) | {"grid"}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ConfigError(f"{source}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    problems = _Problems()
+    for message in _unknown_keys(data, allowed, source):
+        problems.add(message)
     shared = {k: v for k, v in data.items() if k in GRID_KEYS}
     tables = data.get("grid", [{}])
     if isinstance(tables, Mapping):
         tables = [tables]
     if not isinstance(tables, list) or not all(isinstance(t, Mapping) for t in tables):
-        raise ConfigError(f"{source}: 'grid' must be a list of tables ([[grid]])")
+        problems.add(f"{source}: 'grid' must be a list of tables ([[grid]])")
+        tables = [{}]
     grid_over = {k: v for k, v in overrides.items() if k in GRID_KEYS}
     grids = []
     for i, table in enumerate(tables):
         merged = {**shared, **table, **grid_over}
         where = f"{source} [grid {i + 1}]" if len(tables) > 1 else source
-        grids.append(_grid_from_mapping(merged, where, cli=grid_over.keys()))
+        grids.append(_grid_from_mapping(merged, where, cli=grid_over.keys(), problems=problems))
     settings = {k: v for k, v in data.items() if k in SETTING_KEYS}
     settings.update({k: v for k, v in overrides.items() if k in SETTING_KEYS})
-    return _settings(grids, settings, source, cli=overrides.keys())
+    return _settings(grids, settings, source, cli=overrides.keys(), problems=problems)
 
 
 def configs_dir() -> Path:
@@ -419,16 +476,39 @@ def configs_dir() -> Path:
     return here.parent / "configs"
 
 
+def bundled_configs_dir() -> Path:
+    """The configs shipped inside the package (``symbench/configs``), installed or not."""
+    return Path(__file__).resolve().parent / "configs"
+
+
 def find_config(name: str | Path) -> Path:
-    """A config path as given, or a bundled one by bare name (``quick`` -> ``configs/quick.toml``)."""
+    """A config path as given, or a bundled one by name.
+
+    ``builtin:ci`` always names the packaged ``ci.toml``, whatever files or
+    folders the working directory holds (the form for CI recipes). A bare name
+    (``quick``) is a bundled config when one exists, even if a folder of that
+    name is in the working directory; otherwise it is a path.
+    """
+    text = str(name)
+    if text.startswith("builtin:"):
+        stem = text[len("builtin:"):]
+        path = bundled_configs_dir() / f"{stem}.toml"
+        if not path.is_file():
+            names = sorted(p.stem for p in bundled_configs_dir().glob("*.toml"))
+            raise ConfigError(f"no bundled config {stem!r}{did_you_mean(stem, names)}; "
+                              f"bundled: {', '.join('builtin:' + n for n in names)}")
+        return path
     path = Path(name)
-    if path.exists() or path.suffix or len(path.parts) > 1:
+    if path.is_file() or path.suffix or len(path.parts) > 1:
         return path
     bundled = configs_dir() / f"{name}.toml"
     if bundled.exists():
         return bundled
-    available = ", ".join(sorted(p.stem for p in configs_dir().glob("*.toml")))
-    raise ConfigError(f"config {str(name)!r} does not exist; bundled configs: {available}")
+    if path.exists():
+        return path
+    names = sorted(p.stem for p in configs_dir().glob("*.toml"))
+    raise ConfigError(f"config {str(name)!r} does not exist{did_you_mean(text, names)}; "
+                      f"bundled configs: {', '.join(names)}")
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> SweepConfig:

@@ -7,6 +7,8 @@ line on stderr, so each message must say what was wrong *and* what is allowed.
 
 from __future__ import annotations
 
+from typing import Iterable, Sequence
+
 
 class SymbenchError(Exception):
     """Bad usage or bad input; the message is shown to the user as is.
@@ -28,12 +30,28 @@ class SymbenchError(Exception):
         return str(self)
 
 
-class ConfigError(SymbenchError):
-    """A config file or command-line option has a bad value."""
+def did_you_mean(word: str, choices: "Iterable[str]") -> str:
+    """`` (did you mean 'fft-scipy'?)`` for the closest of ``choices`` (difflib), or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-class KernelError(SymbenchError):
-    """An unknown kernel name, or a kernel that cannot run here."""
+def join_problems(messages: "Sequence[str]") -> str:
+    """Several problems as one line: ``3 problems: a; b; c`` (one message as is)."""
+    return messages[0] if len(messages) == 1 else f"{len(messages)} problems: " + "; ".join(messages)
+
+
+class ConfigError(SymbenchError, ValueError):
+    """A config file or command-line option has a bad value.
+
+    Also a :class:`ValueError`, so ``except ValueError`` around library calls catches it.
+    """
+
+
+class KernelError(SymbenchError, ValueError):
+    """An unknown kernel name, or a kernel that cannot run here (a :class:`ValueError` too)."""
 
 
 class RunDirError(SymbenchError):

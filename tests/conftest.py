@@ -19,6 +19,9 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     # FFTW wisdom and tuned tables go to a per-session temp dir, never the user's cache.
     cache = tmp_path_factory.getbasetemp() / "symbench-cache"
     monkeypatch.setenv("SYMBENCH_CACHE_DIR", str(cache))
+    # Text written to a pipe follows $COLUMNS; pytest-xdist workers set it to 80, which
+    # would make in-process output depend on how the suite was started.
+    monkeypatch.delenv("COLUMNS", raising=False)
 
 
 @pytest.fixture(autouse=True)

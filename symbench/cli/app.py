@@ -16,21 +16,39 @@ import typer
 app = typer.Typer(
     name="symbench",
     help="Measure where FFT convolution starts beating direct convolution on this machine.",
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from symbench import __version__
+
+        print(f"symbench {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print symbench's version and exit.",
+                                 callback=_version, is_eager=True),
+) -> None:
+    """Measure where FFT convolution starts beating direct convolution on this machine."""
+
+
 def console(stderr: bool = False) -> Any:
     """A rich console; colour and width only when writing to a terminal."""
     from rich.console import Console
 
+    from symbench.render.text import output_width
+
     stream = sys.stderr if stderr else sys.stdout
     # Logs and pipes get a wide fixed width instead of rich's 80 columns, so
-    # tables stay readable in CI output and files.
-    width = None if stream.isatty() else 160
+    # tables stay readable in CI output and files; $COLUMNS, when set, wins.
+    width = None if stream.isatty() else output_width()
     return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 

@@ -31,6 +31,19 @@ def _format(fmt: Optional[str], out: Optional[str], allowed: tuple[str, ...]) ->
     return "table" if sys.stdout.isatty() and out is None else ("csv" if "csv" in allowed else allowed[0])
 
 
+def _floats(text: str, name: str, count: int | None = None) -> list[float]:
+    """A comma list of positive numbers (``3.4,2.6``); ``count`` of them when given."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or (count is not None and len(values) != count) or not all(v > 0 for v in values):
+        want = f"{count} positive numbers" if count else "positive numbers"
+        example = "3.4,2.6" if count == 2 else "1024,4096"
+        raise SymbenchError(f"{name} {text!r}: give {want} separated by commas, e.g. {example}")
+    return values
+
+
 def _check_alpha(alpha: float, name: str = "--alpha") -> None:
     if not 0 < alpha < 0.5:
         raise SymbenchError(f"{name} {alpha:g} is out of range; allowed: 0 < alpha < 0.5 (e.g. 0.01)")
@@ -45,6 +58,9 @@ def report_cmd(
     alpha: Annotated[float, typer.Option("--alpha", help="A crossover's bracket counts only when the bootstrap puts each side's winner ahead in at least 1-alpha of resamples; else inconclusive.")] = 0.05,
     n_boot: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples of the raw samples (0: decide on quartiles).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (the report is reproducible).")] = 0,
+    table: Annotated[str, typer.Option("--table", help="markdown and latex: all, crossovers, regret or models.")] = "all",
+    caption: Annotated[Optional[str], typer.Option("--caption", help="latex: the table's \\caption (LaTeX, used as given).")] = None,
+    label: Annotated[Optional[str], typer.Option("--label", help="latex: the table's \\label, e.g. tab:crossovers.")] = None,
 ) -> int:
     """Crossover table (k* per direct/fft pair), cost models, and regret of auto kernels.
 
@@ -55,9 +71,15 @@ def report_cmd(
     """
     from symbench.analysis.data import load_runs
     from symbench.analysis.report import build_report
-    from symbench.render.report import FORMATS, render_report, report_rich
+    from symbench.render.report import FORMATS, TABLES, render_report, report_rich
 
     fmt_ = _format(fmt, out, FORMATS)
+    if table not in TABLES:
+        raise SymbenchError(f"unknown --table {table!r}; allowed: {', '.join(TABLES)}")
+    if table != "all" and fmt_ not in ("latex", "markdown"):
+        raise SymbenchError(f"--table applies to --format latex and markdown, not {fmt_}")
+    if (caption is not None or label is not None) and fmt_ != "latex":
+        raise SymbenchError(f"--caption and --label apply to --format latex, not {fmt_}")
     _check_alpha(alpha)
     if n_boot < 0:
         raise SymbenchError(f"--bootstrap {n_boot} must be 0 or more")
@@ -74,7 +96,7 @@ def report_cmd(
     if fmt_ == "table" and out is None and sys.stdout.isatty():
         console().print(report_rich(report))
     else:
-        write_text(render_report(report, fmt_), out)
+        write_text(render_report(report, fmt_, table=table, caption=caption, label=label), out)
     if plot is not None:
         from symbench.render.plots import write_plots
 
@@ -138,8 +160,16 @@ def plot_cmd(
     runs: Annotated[List[str], typer.Argument(help="Run directory (or several, or measurements CSVs).", metavar="RUN_DIR")],
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Figure file: .png, .svg or .pdf (default: RUN_DIR/figures.png).")] = None,
     kind: Annotated[str, typer.Option("--kind", help="all, time (time vs k per n), kstar (k* vs n) or winners (fastest kernel map).")] = "all",
+    series: Annotated[Optional[str], typer.Option("--series", help="Only this series: its label as the report shows it, or a unique part ('float32').")] = None,
+    n: Annotated[Optional[str], typer.Option("--n", help="Only these n (comma list); --kind time with --figsize needs one.")] = None,
+    figsize: Annotated[Optional[str], typer.Option("--figsize", help="One panel of WIDTH,HEIGHT inches for a paper's column, e.g. 3.4,2.6 (--kind time, kstar or winners).", metavar="W,H")] = None,
+    dpi: Annotated[Optional[float], typer.Option("--dpi", help="Resolution of PNG output \\[default: 150].")] = None,
 ) -> int:
-    """Figures: time vs k (log-log, one panel per n, k* marked), k* vs n with the log2 n rule, winner map."""
+    """Figures: time vs k (log-log, one panel per n, k* marked), k* vs n with the log2 n rule, winner map.
+
+    With --figsize, one clean panel of one series (fonts 6-8 pt, legend under the
+    axes). PDF and PS embed TrueType (Type 42) fonts; SVG keeps text as text.
+    """
     from symbench.analysis.crossover import find_crossovers
     from symbench.analysis.data import load_runs
     from symbench.render.plots import FORMATS, KINDS, write_plots
@@ -150,8 +180,11 @@ def plot_cmd(
     if target.suffix.lower() not in FORMATS:
         raise SymbenchError(f"--out {str(target)!r}: unknown figure format {target.suffix or '(none)'!r}; "
                             f"allowed: {', '.join(FORMATS)}")
+    size = _floats(figsize, "--figsize", 2) if figsize is not None else None
+    ns = [int(v) for v in _floats(n, "--n")] if n is not None else None
     loaded = load_runs(runs)
     cross = find_crossovers(loaded.df, loaded.samples)
-    path = write_plots(loaded.df, cross, target, kind)
+    path = write_plots(loaded.df, cross, target, kind, series=series, n=ns,
+                       figsize=tuple(size) if size else None, dpi=dpi)
     print(path)
     return 0

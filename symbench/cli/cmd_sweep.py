@@ -64,20 +64,21 @@ def sweep_cmd(
     k: Annotated[Optional[str], typer.Option("--k", help="Kernel sizes (LIST, as --n).", rich_help_panel=_GRID)] = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="float32, float64, complex64, complex128 (comma list).", rich_help_panel=_GRID)] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="full, same or valid.", rich_help_panel=_GRID)] = None,
-    batch: Annotated[Optional[str], typer.Option("--batch", help="Batch size.", rich_help_panel=_GRID)] = None,
-    c_in: Annotated[Optional[str], typer.Option("--c-in", help="Input channels.", rich_help_panel=_GRID)] = None,
-    c_out: Annotated[Optional[str], typer.Option("--c-out", help="Output channels.", rich_help_panel=_GRID)] = None,
+    batch: Annotated[Optional[int], typer.Option("--batch", help="Batch size.", rich_help_panel=_GRID)] = None,
+    c_in: Annotated[Optional[int], typer.Option("--c-in", help="Input channels.", rich_help_panel=_GRID)] = None,
+    c_out: Annotated[Optional[int], typer.Option("--c-out", help="Output channels.", rich_help_panel=_GRID)] = None,
     threads: Annotated[Optional[str], typer.Option("--threads", help="Threads per kernel (BLAS, FFTW, OpenCV, numba).", rich_help_panel=_GRID)] = None,
-    repeat: Annotated[Optional[str], typer.Option("--repeat", help=f"Samples per measurement \\[default: {DEFAULTS['repeat']}].", rich_help_panel=_MEAS)] = None,
-    min_time: Annotated[Optional[str], typer.Option("--min-time", help=f"Shortest sample in seconds; calls per sample are autoranged to reach it \\[default: {DEFAULTS['min_time']:g}].", rich_help_panel=_MEAS)] = None,
-    max_call: Annotated[Optional[str], typer.Option("--max-call", help=f"Once one call takes longer (seconds), larger k of that kernel and n are not run \\[default: {DEFAULTS['max_call']:g}].", rich_help_panel=_MEAS)] = None,
+    repeat: Annotated[Optional[int], typer.Option("--repeat", help=f"Samples per measurement \\[default: {DEFAULTS['repeat']}].", rich_help_panel=_MEAS)] = None,
+    min_time: Annotated[Optional[float], typer.Option("--min-time", help=f"Shortest sample in seconds; calls per sample are autoranged to reach it \\[default: {DEFAULTS['min_time']:g}].", rich_help_panel=_MEAS)] = None,
+    max_call: Annotated[Optional[float], typer.Option("--max-call", help=f"Once one call takes longer (seconds), larger k of that kernel and n are not run \\[default: {DEFAULTS['max_call']:g}].", rich_help_panel=_MEAS)] = None,
     adaptive: Annotated[bool, typer.Option("--adaptive", help="Search for k* instead of measuring every k.", rich_help_panel=_MEAS)] = False,
-    seed: Annotated[Optional[str], typer.Option("--seed", help=f"Seed of the random inputs \\[default: {DEFAULTS['seed']}].", rich_help_panel=_MEAS)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help=f"Seed of the random inputs \\[default: {DEFAULTS['seed']}].", rich_help_panel=_MEAS)] = None,
     planner: Annotated[Optional[str], typer.Option("--planner", help=f"FFTW planner effort: {', '.join(PLANNERS)} \\[default: {DEFAULTS['planner']}].", rich_help_panel=_MEAS)] = None,
     flush_l2: Annotated[bool, typer.Option("--flush-l2", help="GPU kernels: evict the L2 cache before each call.", rich_help_panel=_MEAS)] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run directory to create \\[default: results/<run_id>/].")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Finish an interrupted run: measure only its missing rows.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary; print only the run directory.")] = False,
+    progress_mode: Annotated[Optional[str], typer.Option("--progress", help="bar (a terminal), plain (a line every few seconds, for CI logs) or none \\[default: bar on a terminal, plain otherwise].")] = None,
 ) -> int:
     """Measure kernels over a grid of problems and write a run directory.
 
@@ -99,8 +100,10 @@ def sweep_cmd(
     if resume is not None and (out is not None or config is not None):
         raise ConfigError("--resume continues a run in its own directory with its own config; "
                           "drop --out and --config")
-    show = not quiet and sys.stdout.isatty()
-    progress = RichProgress() if show else None
+    if progress_mode not in (None, "bar", "plain", "none"):
+        raise ConfigError(f"--progress {progress_mode!r}: allowed: bar, plain, none")
+    mode = progress_mode or ("none" if quiet else "bar" if sys.stdout.isatty() else "plain")
+    progress: Any = RichProgress() if mode == "bar" else PlainProgress() if mode == "plain" else None
     cmd = ["symbench", *sys.argv[1:]]
     if resume is not None:
         result = run_sweep(resume=resume, overrides=overrides, command=cmd, progress=progress)
@@ -132,9 +135,14 @@ class RichProgress:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
 
-        self._bar = Progress(TextColumn("[progress.description]{task.description:<48.48}"), BarColumn(),
+        out = console()
+        # The label gives way first: at 80 columns a 48-character label squeezed the
+        # ETA to a few characters. Bar, counts, elapsed and ETA need about 50.
+        label = max(10, min(48, out.width - 52))
+        self._bar = Progress(TextColumn(f"[progress.description]{{task.description:<{label}.{label}}}"),
+                             BarColumn(bar_width=max(10, min(40, out.width - label - 42))),
                              MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
-                             TimeRemainingColumn(), console=console(), transient=False)
+                             TimeRemainingColumn(), console=out, transient=False)
         self._task: Any = None
 
     def start(self, total: int) -> None:
@@ -146,6 +154,52 @@ class RichProgress:
 
     def stop(self) -> None:
         self._bar.stop()
+
+
+class PlainProgress:
+    """One short line on stderr every few seconds, for CI logs where a bar cannot redraw.
+
+    A sweep shorter than the interval prints nothing, so quick runs stay quiet.
+    """
+
+    def __init__(self, every: float = 5.0) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._every = every
+        self._total = 0
+        self._done = 0
+        self._start = self._last = 0.0
+        self._printed = False
+
+    def start(self, total: int) -> None:
+        self._total = total
+        self._start = self._last = self._clock()
+
+    def _line(self, label: str) -> None:
+        elapsed = self._clock() - self._start
+        eta = elapsed / self._done * (self._total - self._done) if self._done else float("nan")
+        pct = 100 * self._done / self._total if self._total else 100.0
+        eta_text = "?" if eta != eta else _clock_text(eta)
+        print(f"symbench: {self._done}/{self._total} ({pct:.0f}%), {_clock_text(elapsed)} elapsed, "
+              f"eta {eta_text}: {label}", file=sys.stderr, flush=True)
+        self._printed = True
+
+    def advance(self, label: str, steps: int = 1) -> None:
+        self._done += steps
+        if self._clock() - self._last >= self._every:
+            self._last = self._clock()
+            self._line(label)
+
+    def stop(self) -> None:
+        if self._printed:
+            self._line("done" if self._done >= self._total else "stopped")
+
+
+def _clock_text(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}"
 
 
 @app.command("verify")
@@ -178,3 +232,30 @@ def verify_cmd(
         print(f"{ok} checks passed, {failed} failed" + (", some kernels skipped" if any(
             c.status == "skipped" for c in checks) else ""))
     return 1 if failed else 0
+
+
+@app.command("warmup")
+def warmup_cmd(
+    kernel: Annotated[str, typer.Option("--kernel", help="The kernel to compile (numba: direct).")] = "direct",
+    dtype: Annotated[Optional[str], typer.Option("--dtype", help="Comma list of dtypes \\[default: all four].")] = None,
+    threads: Annotated[Optional[str], typer.Option("--threads", help="Comma list of thread counts to compile for \\[default: 1].")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the timings as JSON.")] = False,
+) -> int:
+    """Compile the numba kernels now (seconds per dtype and dimension), not in the first timed call.
+
+    The code is cached on disk, so later processes start fast; run it once after
+    installing, or as a CI step before a sweep.
+    """
+    from symbench.config import parse_choice_list, parse_int_list
+    from symbench.warmup import DTYPES, warmup
+
+    dtypes = parse_choice_list(dtype, "--dtype", DTYPES) if dtype else list(DTYPES)
+    counts = parse_int_list(threads, "--threads") if threads else [1]
+    done = warmup(kernel, dtypes=dtypes, threads=counts)
+    if as_json:
+        print_json(done)
+        return 0
+    for row in done:
+        print(f"{row['kernel']} {row['dtype']} {row['dim']}-D {row['threads']} thread(s): {row['seconds']:.2f} s")
+    print(f"total {sum(r['seconds'] for r in done):.1f} s")
+    return 0

@@ -168,8 +168,50 @@ def active_table() -> DispatchTable | None:
         table = None
     with _lock:
         _implicit = (key, table)
+    if table is not None and not strict and str(path) not in _announced:
+        # A table picked up silently from the cache changes which kernel runs; say so
+        # once per process, so a surprise in speed has a visible cause.
+        _announced.add(str(path))
+        from symbench.errors import SymbenchWarning
+
+        warnings.warn(f"symbench.convolve dispatches on the dispatch table that symbench tune cached at "
+                      f"{path}; symbench.dispatch_info() says more, symbench.use_table(other) or "
+                      f"SYMBENCH_TABLE=... chooses another", SymbenchWarning, stacklevel=3)
     _changed()
     return table
+
+
+_announced: set[str] = set()
+
+
+def dispatch_info() -> dict[str, Any]:
+    """What ``symbench.convolve(kernel=None)`` dispatches on now, and where it came from.
+
+    Returns
+    -------
+    dict
+        ``source``: ``"use_table"``, ``"SYMBENCH_TABLE"``, ``"cache"`` (the last
+        table ``symbench tune`` wrote here) or ``"model"`` (no table: the cost
+        model of :func:`choose`); ``path`` of the table (None for the model);
+        ``machine`` it was tuned on; ``entries``: how many settings it covers.
+
+    Examples
+    --------
+    >>> import symbench
+    >>> symbench.dispatch_info()["source"]  # doctest: +SKIP
+    'model'
+    """
+    table = active_table()
+    if table is None:
+        return {"source": "model", "path": None, "machine": None, "entries": 0}
+    if table is _explicit:
+        source = "use_table"
+    elif os.environ.get("SYMBENCH_TABLE"):
+        source = "SYMBENCH_TABLE"
+    else:
+        source = "cache"
+    return {"source": source, "path": str(table.where), "machine": table.machine.get("hostname")
+            or table.machine.get("cpu"), "entries": len(getattr(table, "entries", ()) or ())}
 
 
 def _usable(name: str, problem: Problem) -> bool:

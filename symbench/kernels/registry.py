@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from importlib.metadata import entry_points
 from typing import Iterable, Iterator
 
-from symbench.errors import KernelError
+from symbench.errors import KernelError, did_you_mean
 from symbench.kernels.base import Kernel
 
 ENTRY_POINT_GROUP = "symbench.kernels"
@@ -169,13 +169,15 @@ def get(name: str) -> Kernel:
     try:
         return registry[name]
     except KeyError:
-        raise KernelError(f"unknown kernel {name!r}; valid kernels: {', '.join(registry)}") from None
+        raise KernelError(f"unknown kernel {name!r}{did_you_mean(name, registry)}; "
+                          f"valid kernels: {', '.join(registry)}") from None
 
 
 def resolve(patterns: Iterable[str]) -> list[Kernel]:
     """Kernels matching names, comma lists or globs (``'fft-*'``), in registry order, once each."""
     registry = all_kernels()
     wanted: set[str] = set()
+    unknown: list[str] = []  # every bad name at once, not one per run
     for raw in patterns:
         for pattern in (p.strip() for p in str(raw).split(",")):
             if not pattern:
@@ -183,8 +185,12 @@ def resolve(patterns: Iterable[str]) -> list[Kernel]:
             if any(ch in pattern for ch in "*?["):
                 hits = fnmatch.filter(registry, pattern)
                 if not hits:
-                    raise KernelError(f"no kernel matches {pattern!r}; valid kernels: {', '.join(registry)}")
+                    unknown.append(f"no kernel matches {pattern!r}")
                 wanted.update(hits)
+            elif pattern in registry:
+                wanted.add(pattern)
             else:
-                wanted.add(get(pattern).name)
+                unknown.append(f"unknown kernel {pattern!r}{did_you_mean(pattern, registry)}")
+    if unknown:
+        raise KernelError(f"{'; '.join(unknown)}; valid kernels: {', '.join(registry)}")
     return [kernel for name, kernel in registry.items() if name in wanted]

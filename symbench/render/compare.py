@@ -11,7 +11,7 @@ from typing import Any
 
 from symbench.analysis.compare import MIN_COMMON_MODE_ROWS, STATUSES, Comparison
 from symbench.analysis.data import series_label
-from symbench.render.text import (bracket_of, csv_text, fmt_num, fmt_ratio, fmt_seconds, json_text, markdown_table, records,
+from symbench.render.text import (bracket_of, csv_text, fit_table, fmt_num, fmt_ratio, fmt_seconds, json_text, markdown_table, md_escape, records,
                                   rich_text)
 
 FORMATS = ("table", "markdown", "csv", "json")
@@ -28,6 +28,15 @@ _CROSS_HEAD = ("direct", "fft", "problem", "baseline", "new")
 
 def _head(cmp: Comparison) -> tuple[tuple[str, ...], tuple[bool, ...]]:
     return (_PAIRED_HEAD, _PAIRED_RIGHT) if cmp.paired else (_HEAD, _RIGHT)
+
+
+#: Narrower layouts for an 80-column terminal: the note goes first, then columns stack.
+_LAYOUTS = (_HEAD, ("status", "kernel", "problem", "baseline", "new", "ratio", "p"),
+            ("status / kernel", "problem", "baseline / new", "ratio", "p"))
+_PAIRED_LAYOUTS = (_PAIRED_HEAD, ("status", "kernel", "problem", "baseline", "new", "ratio", "interval"),
+                   ("status / kernel", "problem", "baseline / new", "ratio / interval"))
+_MOVED_LAYOUTS = (_MOVED_HEAD, ("direct / fft", "problem", "baseline", "new", "steps"))
+_CROSS_LAYOUTS = (_CROSS_HEAD, ("direct / fft", "problem", "baseline", "new"))
 
 
 def shift_line(cmp: Comparison) -> str:
@@ -108,24 +117,28 @@ def _moved_rows(cmp: Comparison) -> list[list[str]]:
 
 
 def compare_markdown(cmp: Comparison) -> str:
+    """The comparison as CommonMark + tables, headed like the report (``#`` title, ``##`` sections).
+
+    A CI summary that appends ``report`` after ``compare`` gets two documents at the same level.
+    """
     c = cmp.counts
-    out = [f"## symbench {'ab' if cmp.paired else 'compare'}", "", f"**{headline(cmp)}**", "",
+    out = [f"# symbench {'ab' if cmp.paired else 'compare'}", "", f"**{md_escape(headline(cmp))}**", "",
            f"Baseline `{cmp.base}`, new `{cmp.new}`.", ""]
     if shift_line(cmp):
-        out += [shift_line(cmp), ""]
+        out += [md_escape(shift_line(cmp)), ""]
     out += [markdown_table(("status", "rows"), [[s, str(c[s])] for s in STATUSES], (False, True))]
     listed = _listed_rows(cmp)
     if listed:
-        out += ["### Rows beyond the threshold", "", markdown_table(*_with_rows(_head(cmp), listed))]
+        out += ["## Rows beyond the threshold", "", markdown_table(*_with_rows(_head(cmp), listed))]
     moved = _moved_rows(cmp)
     if moved:
-        out += ["### Crossovers that moved by more than one grid step", "",
+        out += ["## Crossovers that moved by more than one grid step", "",
                 markdown_table(_MOVED_HEAD, moved, (False,) * 5 + (True,))]
     cross = _cross_rows(cmp)
     if cross:
-        out += ["### Crossovers of both sides", "", markdown_table(_CROSS_HEAD, cross, (False,) * 5)]
+        out += ["## Crossovers of both sides", "", markdown_table(_CROSS_HEAD, cross, (False,) * 5)]
     if cmp.warnings:
-        out += ["### Warnings", ""] + [f"- {w}" for w in cmp.warnings] + [""]
+        out += ["## Warnings", ""] + [f"- {md_escape(w)}" for w in cmp.warnings] + [""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -134,8 +147,8 @@ def _with_rows(head: tuple[tuple[str, ...], tuple[bool, ...]], rows: list[list[s
 
 
 def compare_rich(cmp: Comparison) -> Any:
+    """A rich renderable: the headline, the listed rows and the crossovers, each fitted to the width."""
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
     parts: list[Any] = [Text(headline(cmp), style="bold")]
@@ -143,28 +156,17 @@ def compare_rich(cmp: Comparison) -> Any:
         parts.append(Text(shift_line(cmp)))
     listed = _listed_rows(cmp)
     if listed:
-        t = Table(title="rows beyond the threshold", title_justify="left")
-        for h, r in zip(*_head(cmp)):
-            t.add_column(h, justify="right" if r else "left", no_wrap=h in ("status", "kernel"))
-        for row in listed:
-            t.add_row(*row)
-        parts.append(t)
+        head, right = _head(cmp)
+        parts.append(fit_table("rows beyond the threshold", list(zip(head, right)), listed,
+                               _PAIRED_LAYOUTS if cmp.paired else _LAYOUTS))
     moved = _moved_rows(cmp)
     if moved:
-        t = Table(title="crossovers that moved by more than one grid step", title_justify="left")
-        for h in _MOVED_HEAD:
-            t.add_column(h, justify="right" if h == "steps" else "left")
-        for row in moved:
-            t.add_row(*row)
-        parts.append(t)
+        parts.append(fit_table("crossovers that moved by more than one grid step",
+                               [(h, h == "steps") for h in _MOVED_HEAD], moved, _MOVED_LAYOUTS))
     cross = _cross_rows(cmp)
     if cross:
-        t = Table(title="crossovers of both sides", title_justify="left")
-        for h in _CROSS_HEAD:
-            t.add_column(h)
-        for row in cross:
-            t.add_row(*row)
-        parts.append(t)
+        parts.append(fit_table("crossovers of both sides", [(h, False) for h in _CROSS_HEAD], cross,
+                               _CROSS_LAYOUTS))
     for w in cmp.warnings:
         parts.append(Text(f"warning: {w}"))
     return Group(*parts)
@@ -183,7 +185,8 @@ def compare_json(cmp: Comparison) -> str:
     return json_text(data)
 
 
-def render_compare(cmp: Comparison, fmt: str) -> str:
+def render_compare(cmp: Comparison, fmt: str, width: int | None = None) -> str:
+    """The comparison as text in ``fmt`` (``table``: plain text at ``width``, default ``$COLUMNS`` or 160)."""
     if fmt == "csv":
         return csv_text(cmp.rows)
     if fmt == "json":
@@ -191,5 +194,5 @@ def render_compare(cmp: Comparison, fmt: str) -> str:
     if fmt == "markdown":
         return compare_markdown(cmp)
     if fmt == "table":
-        return rich_text(compare_rich(cmp))
+        return rich_text(compare_rich(cmp), width)
     raise ValueError(f"unknown format {fmt!r}")

@@ -27,6 +27,33 @@ def kernels_table(infos: Sequence[Mapping[str, Any]]) -> Group:
     return Group(table, *notes)
 
 
+def human_bytes(n: Any) -> str:
+    """``34359738368`` -> ``32.0 GiB`` (binary units, as ``free -h`` prints them)."""
+    x = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(x) < 1024 or unit == "TiB":
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= 1024
+    return f"{x:.1f} TiB"
+
+
+def _human(key: str, value: Any) -> str:
+    """A fact for people: 'none' for missing, GiB for byte counts; JSON output keeps raw values."""
+    if value is None or value == "":
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    last = key.rsplit(".", 1)[-1]
+    if isinstance(value, (int, float)) and (last.startswith("memory") or last.endswith("bytes")
+                                            or last.endswith("_mem") or last in ("l2_cache", "total_memory")):
+        return human_bytes(value) if value > 0 else "unknown"
+    if isinstance(value, float) and last.endswith("_s"):
+        from symbench.render.text import fmt_seconds
+
+        return fmt_seconds(value)
+    return str(value)
+
+
 def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
     if isinstance(value, Mapping):
         for k, v in value.items():
@@ -34,8 +61,10 @@ def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
     elif isinstance(value, list) and value and isinstance(value[0], Mapping):
         for i, v in enumerate(value):
             _flatten(f"{prefix}[{i}]", v, rows)
+    elif isinstance(value, list):
+        rows.append((prefix, ", ".join(map(str, value)) if value else "none"))
     else:
-        rows.append((prefix, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
+        rows.append((prefix, _human(prefix, value)))
 
 
 def facts_table(facts: Mapping[str, Any]) -> Table:
