@@ -29,6 +29,10 @@ BUILTIN_MODULES = (
     "symbench.kernels.cupy_conv",
     "symbench.kernels.gconv",
     "symbench.kernels.cupy_gconv",
+    "symbench.kernels.torch_conv",
+    "symbench.kernels.torch_gconv",
+    "symbench.kernels.opencv_fft",
+    "symbench.kernels.ndimage",
 )
 
 _REGISTRY: dict[str, Kernel] | None = None
