@@ -157,13 +157,33 @@ class _ChannelBuffers:
         # Top-left of the padded input window, in input coordinates.
         self.r0 = starts[0] - (ka - 1)
         self.c0 = starts[1] - (kb - 1)
-        tile = K.VECS_2D * (64 // np.dtype(dtype).itemsize)
+        item = np.dtype(dtype).itemsize
+        # A multiple of both channel tiles' widths (4 and 2 vectors of the widest registers).
+        tile = K.VECS_2D * (64 // item)
         positions = -(-H * self.Wq // tile) * tile
         length = positions + (ka - 1) * self.Wq + kb - 1
         self.q = np.zeros((B, ci, length), dtype=dtype)
         self.y = np.empty((B, co, positions), dtype=dtype)
         self.out = np.empty((B, co, H, W), dtype=dtype)
         self.shape2d = (ka, kb)
+        # AVX2 hosts: the 6-channel tile over weights packed in every call (see _direct_numba).
+        self.hp = None
+        self.chunk = 1
+        if K.NARROW_CHANNEL_TILE and co >= 6:
+            self.hp = np.empty(-(-co // 6) * ci * ka * kb * 6, dtype=dtype)
+            self.chunk = channel_chunk(ci, ka, kb, self.Wq, item)
+
+
+#: Bytes of input rows one chunk of positions of the 6-channel tile may read (its share of a
+#: 512 KiB L2, next to one group's packed weights); measured best of 32-384 KiB on a Zen 3 core.
+CHUNK_BYTES = 192 * 1024
+
+
+def channel_chunk(ci: int, ka: int, kb: int, Wq: int, item: int) -> int:
+    """Tiles of ``2V`` positions per chunk, so the chunk's input rows fit :data:`CHUNK_BYTES`."""
+    T = 2 * (K.VECTOR_BITS // 8 // item)
+    positions = CHUNK_BYTES // (ci * item) - (ka - 1) * Wq - kb
+    return max(1, positions // T)
 
 
 def _channels(x: np.ndarray, h: np.ndarray, sx: tuple[int, ...], sh: tuple[int, ...],
@@ -188,7 +208,23 @@ def _channels(x: np.ndarray, h: np.ndarray, sx: tuple[int, ...], sh: tuple[int, 
 def _channel_runner(buf: _ChannelBuffers, threads: int) -> Callable[[np.ndarray, np.ndarray], None]:
     """pack -> channels -> unpack over ``buf`` for 4-D ``x`` and ``h``."""
     q, y, out, Wq, Hq, r0, c0 = buf.q, buf.y, buf.out, buf.Wq, buf.Hq, buf.r0, buf.c0
-    if threads > 1:
+    hp, chunk = buf.hp, buf.chunk
+    if hp is not None and threads > 1:
+        set_threads = _threads(threads)
+
+        def run(x4: np.ndarray, h4: np.ndarray) -> None:
+            set_threads()
+            K.pack_channels_par(x4, q, r0, c0, Hq, Wq)
+            K.pack_filters6(h4, hp)
+            K.channels6_par(q, h4, hp, y, Wq, chunk)
+            K.unpack_channels_par(y, out, Wq)
+    elif hp is not None:
+        def run(x4: np.ndarray, h4: np.ndarray) -> None:
+            K.pack_channels(x4, q, r0, c0, Hq, Wq)
+            K.pack_filters6(h4, hp)
+            K.channels6(q, h4, hp, y, Wq, chunk)
+            K.unpack_channels(y, out, Wq)
+    elif threads > 1:
         set_threads = _threads(threads)
 
         def run(x4: np.ndarray, h4: np.ndarray) -> None:
