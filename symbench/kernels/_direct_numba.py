@@ -56,8 +56,8 @@ VECS_2D = 4
 VECS_1D = 8
 #: Output channels per channel tile.
 OUT_CHANNELS = 4
-#: With 256-bit vectors (AVX2: 16 registers) channels use the 6-channel x 2-vector tile
-#: (:func:`channels6`); with 512-bit vectors (32 registers) the 4 x 4 tile (:func:`channels`).
+#: With 256-bit vectors (AVX2: 16 registers) channels use the 6-channel x 2-row tile
+#: (:func:`channels_rows`); with 512-bit vectors (32 registers) the 4 x 4 tile (:func:`channels`).
 NARROW_CHANNEL_TILE = VECTOR_BITS < 512
 
 _JIT = dict(cache=True, nogil=True)
@@ -525,103 +525,6 @@ def _tile_ch1(q, h, y, b, o, p, Wq):  # type: ignore[no-untyped-def]
 
 
 @njit(**_INLINE)
-def _tile_ch6(q, hp, y, b, o0, r, p, Wq, C, ka, kb):  # type: ignore[no-untyped-def]
-    """``y[b, o0 : o0 + 6, p : p + 2V]``: 6 output channels x 2 vectors, weights from the packed ``hp[r:]``.
-
-    12 accumulators, 2 loaded vectors and a broadcast fit the 16 registers of
-    AVX2 (the 4 x 4 tile does not). ``hp`` holds this group's weights in the
-    order the loops read them, 6 consecutive values per tap (:func:`pack_filters6`).
-    """
-    V = vwidth(q)
-    a00 = vzero_like(q)
-    a01 = a00
-    a10 = a00
-    a11 = a00
-    a20 = a00
-    a21 = a00
-    a30 = a00
-    a31 = a00
-    a40 = a00
-    a41 = a00
-    a50 = a00
-    a51 = a00
-    for i in range(C):
-        qi = q[b, i]
-        for a in range(ka):
-            base = p + a * Wq
-            for bb in range(kb):
-                s = base + bb
-                x0 = vload(qi, s)
-                x1 = vload(qi, s + V)
-                w = vbroadcast(hp, r)
-                a00 = vfma(w, x0, a00)
-                a01 = vfma(w, x1, a01)
-                w = vbroadcast(hp, r + 1)
-                a10 = vfma(w, x0, a10)
-                a11 = vfma(w, x1, a11)
-                w = vbroadcast(hp, r + 2)
-                a20 = vfma(w, x0, a20)
-                a21 = vfma(w, x1, a21)
-                w = vbroadcast(hp, r + 3)
-                a30 = vfma(w, x0, a30)
-                a31 = vfma(w, x1, a31)
-                w = vbroadcast(hp, r + 4)
-                a40 = vfma(w, x0, a40)
-                a41 = vfma(w, x1, a41)
-                w = vbroadcast(hp, r + 5)
-                a50 = vfma(w, x0, a50)
-                a51 = vfma(w, x1, a51)
-                r += 6
-    out = y[b, o0]
-    vstore(out, p, a00)
-    vstore(out, p + V, a01)
-    out = y[b, o0 + 1]
-    vstore(out, p, a10)
-    vstore(out, p + V, a11)
-    out = y[b, o0 + 2]
-    vstore(out, p, a20)
-    vstore(out, p + V, a21)
-    out = y[b, o0 + 3]
-    vstore(out, p, a30)
-    vstore(out, p + V, a31)
-    out = y[b, o0 + 4]
-    vstore(out, p, a40)
-    vstore(out, p + V, a41)
-    out = y[b, o0 + 5]
-    vstore(out, p, a50)
-    vstore(out, p + V, a51)
-
-
-@njit(**_JIT)
-def pack_filters6(h, hp):  # type: ignore[no-untyped-def]
-    """Weights of 6-channel groups in reading order: ``hp[g, i, a, b', j] = h[o_g + j, i, ka-1-a, kb-1-b']``.
-
-    Group ``g`` starts at output channel ``o_g = min(6 g, C_out - 6)`` (the
-    last group overlaps the previous one rather than leave the fast tile).
-    """
-    O, C, ka, kb = h.shape
-    groups = hp.shape[0] // (C * ka * kb * 6)
-    r = 0
-    for g in range(groups):
-        o0 = min(6 * g, O - 6)
-        for i in range(C):
-            for a in range(ka):
-                for bb in range(kb):
-                    for j in range(6):
-                        hp[r] = h[o0 + j, i, ka - 1 - a, kb - 1 - bb]
-                        r += 1
-
-
-@njit(**_INLINE)
-def _positions6(q, h, hp, y, b, p, Wq):  # type: ignore[no-untyped-def]
-    """Every output channel of positions ``p : p + 2V`` of batch item ``b`` (6-channel tiles)."""
-    O, C, ka, kb = h.shape
-    R = C * ka * kb * 6
-    for g in range(-(-O // 6)):
-        _tile_ch6(q, hp, y, b, min(6 * g, O - 6), g * R, p, Wq, C, ka, kb)
-
-
-@njit(**_INLINE)
 def _positions(q, h, y, b, p, Wq):  # type: ignore[no-untyped-def]
     """Every output channel of positions ``p : p + 4V`` of batch item ``b``."""
     O = h.shape[0]
@@ -658,43 +561,146 @@ def channels_par(q, h, y, Wq):  # type: ignore[no-untyped-def]
         _positions(q, h, y, b, (t - b * tiles) * T, Wq)
 
 
-@njit(**_INLINE)
-def _chunk6(q, h, hp, y, b, p0, p1, Wq):  # type: ignore[no-untyped-def]
-    """Positions ``p0 : p1`` of batch item ``b``, every 6-channel group in turn over the whole chunk.
+# -- channels, AVX2: 6 output channels x 2 output rows, straight into the output ---------------
 
-    Group-major inside a chunk: the chunk's input rows (sized by the caller
-    to stay in L2) are reused by every group, and one group's packed weights
-    stay in L1/L2 while its tiles walk the chunk.
-    """
-    O, C, ka, kb = h.shape
-    R = C * ka * kb * 6
-    T = 2 * vwidth(q)
-    for g in range(-(-O // 6)):
-        o0 = min(6 * g, O - 6)
-        for p in range(p0, p1, T):
-            _tile_ch6(q, hp, y, b, o0, g * R, p, Wq, C, ka, kb)
+#: Output channels of the AVX2 channel tile (:func:`channels_rows`); its rows are 2.
+ROW_TILE_CHANNELS = 6
 
 
 @njit(**_JIT)
-def channels6(q, h, hp, y, Wq, chunk):  # type: ignore[no-untyped-def]
-    """:func:`channels` with 6 x 2-vector tiles over weights packed by :func:`pack_filters6` (``C_out >= 6``).
+def pack_filters6(h, hp):  # type: ignore[no-untyped-def]
+    """Weights in the order :func:`channels_rows` reads them, 6 consecutive values per tap.
 
-    Positions go in chunks of ``chunk`` tiles (a multiple of ``2V`` positions).
+    ``hp[g, i, a, b', j] = h[o_g + j, i, ka-1-a, kb-1-b']`` for 6-channel
+    groups starting at ``o_g = min(6 g, C_out - 6)`` (the last group overlaps
+    the previous one rather than leave the fast tile). Packed in every call:
+    a layer's weights change between calls.
     """
-    span = chunk * 2 * vwidth(q)
-    P = y.shape[2]
+    O, C, ka, kb = h.shape
+    r = 0
+    for g in range(-(-O // 6)):
+        o0 = min(6 * g, O - 6)
+        for i in range(C):
+            for a in range(ka):
+                for bb in range(kb):
+                    for j in range(6):
+                        hp[r] = h[o0 + j, i, ka - 1 - a, kb - 1 - bb]
+                        r += 1
+
+
+@njit(**_INLINE)
+def _tile_rows(q, hp, out, b, o0, r, i0, c, Wq, C, ka, kb):  # type: ignore[no-untyped-def]
+    """``out[b, o0 : o0 + 6, i0 : i0 + 2, c : c + V]`` from the padded planes ``q[b]`` (rows ``Wq`` apart).
+
+    6 output channels x 2 output rows of one vector: 12 accumulators, 2
+    loaded vectors and a broadcast fit the 16 registers of AVX2 (the 4 x 4
+    tile of 512-bit vectors needs 32 and spills). A vector is a run of ``V``
+    outputs of one row, so, unlike the flattened tile of :func:`channels`, no
+    output in the ``kb - 1`` padding columns is computed and the tile stores
+    straight into the output (no unpacking). Weights come from ``hp[r:]``
+    (:func:`pack_filters6`), read in order.
+    """
+    a00 = vzero_like(q)
+    a01 = a00
+    a10 = a00
+    a11 = a00
+    a20 = a00
+    a21 = a00
+    a30 = a00
+    a31 = a00
+    a40 = a00
+    a41 = a00
+    a50 = a00
+    a51 = a00
+    for i in range(C):
+        qi = q[b, i]
+        for a in range(ka):
+            base = (i0 + a) * Wq + c
+            for bb in range(kb):
+                s = base + bb
+                x0 = vload(qi, s)
+                x1 = vload(qi, s + Wq)
+                w = vbroadcast(hp, r)
+                a00 = vfma(w, x0, a00)
+                a01 = vfma(w, x1, a01)
+                w = vbroadcast(hp, r + 1)
+                a10 = vfma(w, x0, a10)
+                a11 = vfma(w, x1, a11)
+                w = vbroadcast(hp, r + 2)
+                a20 = vfma(w, x0, a20)
+                a21 = vfma(w, x1, a21)
+                w = vbroadcast(hp, r + 3)
+                a30 = vfma(w, x0, a30)
+                a31 = vfma(w, x1, a31)
+                w = vbroadcast(hp, r + 4)
+                a40 = vfma(w, x0, a40)
+                a41 = vfma(w, x1, a41)
+                w = vbroadcast(hp, r + 5)
+                a50 = vfma(w, x0, a50)
+                a51 = vfma(w, x1, a51)
+                r += 6
+    o = out[b, o0]
+    vstore(o[i0], c, a00)
+    vstore(o[i0 + 1], c, a01)
+    o = out[b, o0 + 1]
+    vstore(o[i0], c, a10)
+    vstore(o[i0 + 1], c, a11)
+    o = out[b, o0 + 2]
+    vstore(o[i0], c, a20)
+    vstore(o[i0 + 1], c, a21)
+    o = out[b, o0 + 3]
+    vstore(o[i0], c, a30)
+    vstore(o[i0 + 1], c, a31)
+    o = out[b, o0 + 4]
+    vstore(o[i0], c, a40)
+    vstore(o[i0 + 1], c, a41)
+    o = out[b, o0 + 5]
+    vstore(o[i0], c, a50)
+    vstore(o[i0 + 1], c, a51)
+
+
+@njit(**_INLINE)
+def _row_pair(q, hp, out, b, i0, Wq, ka, kb):  # type: ignore[no-untyped-def]
+    """Output rows ``i0, i0 + 1`` of batch item ``b``: every column vector, every channel group.
+
+    Groups innermost: the few input rows a column tile reads stay in L1 for
+    all the groups, while the packed weights stream from L2 in order. The
+    last column vector moves back to end at the edge (a few outputs computed twice).
+    """
+    O, W = out.shape[1], out.shape[3]
+    C = q.shape[1]
+    V = vwidth(q)
+    R = C * ka * kb * 6
+    for c in range(0, W, V):
+        c = min(c, W - V)
+        for g in range(-(-O // 6)):
+            _tile_rows(q, hp, out, b, min(6 * g, O - 6), g * R, i0, c, Wq, C, ka, kb)
+
+
+@njit(**_JIT)
+def channels_rows(q, hp, out, Wq, ka, kb):  # type: ignore[no-untyped-def]
+    """``out[b, o] = sum_i conv(x[b, i], h[o, i])`` (the mode's window) by 6-channel x 2-row tiles.
+
+    ``q`` ``(B, C_in, L)`` from :func:`pack_channels` (rows ``Wq`` apart),
+    ``hp`` from :func:`pack_filters6`, ``out`` ``(B, C_out, H, W)`` with
+    ``C_out >= 6``, ``H >= 2`` and ``W >= V``. An odd last row is computed
+    with its predecessor again.
+    """
+    H = out.shape[2]
     for b in range(q.shape[0]):
-        for p0 in range(0, P, span):
-            _chunk6(q, h, hp, y, b, p0, min(P, p0 + span), Wq)
+        for i0 in range(0, H, 2):
+            _row_pair(q, hp, out, b, min(i0, H - 2), Wq, ka, kb)
 
 
 @njit(parallel=True, **_JIT)
-def channels6_par(q, h, hp, y, Wq, chunk):  # type: ignore[no-untyped-def]
-    """:func:`channels6` with (batch item, chunk) pairs split over numba's threads."""
-    span = chunk * 2 * vwidth(q)
-    P = y.shape[2]
-    chunks = -(-P // span)
-    for t in prange(q.shape[0] * chunks):
-        b = t // chunks
-        p0 = (t - b * chunks) * span
-        _chunk6(q, h, hp, y, b, p0, min(P, p0 + span), Wq)
+def channels_rows_par(q, hp, out, Wq, ka, kb):  # type: ignore[no-untyped-def]
+    """:func:`channels_rows` with (batch item, row pair) items split over numba's threads.
+
+    An odd ``H`` makes the last two items overlap by a row; both write the
+    same values there.
+    """
+    H = out.shape[2]
+    pairs = -(-H // 2)
+    for t in prange(q.shape[0] * pairs):
+        b = t // pairs
+        _row_pair(q, hp, out, b, min(2 * (t - b * pairs), H - 2), Wq, ka, kb)

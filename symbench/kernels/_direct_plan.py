@@ -144,7 +144,7 @@ def _plane(x: np.ndarray, h: np.ndarray, sx: tuple[int, ...], sh: tuple[int, ...
 
 
 class _ChannelBuffers:
-    """Padded input, padded-width output and final output of the ``channels`` path."""
+    """Padded input, padded-width output (or packed weights) and final output of the ``channels`` path."""
 
     def __init__(self, B: int, ci: int, co: int, sh: tuple[int, ...], starts: tuple[int, ...],
                  out_spatial: tuple[int, ...], dtype: np.dtype) -> None:
@@ -163,27 +163,18 @@ class _ChannelBuffers:
         positions = -(-H * self.Wq // tile) * tile
         length = positions + (ka - 1) * self.Wq + kb - 1
         self.q = np.zeros((B, ci, length), dtype=dtype)
-        self.y = np.empty((B, co, positions), dtype=dtype)
         self.out = np.empty((B, co, H, W), dtype=dtype)
         self.shape2d = (ka, kb)
-        # AVX2 hosts: the 6-channel tile over weights packed in every call (see _direct_numba).
-        self.hp = None
-        self.chunk = 1
-        if K.NARROW_CHANNEL_TILE and co >= 6:
-            self.hp = np.empty(-(-co // 6) * ci * ka * kb * 6, dtype=dtype)
-            self.chunk = channel_chunk(ci, ka, kb, self.Wq, item)
-
-
-#: Bytes of input rows one chunk of positions of the 6-channel tile may read (its share of a
-#: 512 KiB L2, next to one group's packed weights); measured best of 32-384 KiB on a Zen 3 core.
-CHUNK_BYTES = 192 * 1024
-
-
-def channel_chunk(ci: int, ka: int, kb: int, Wq: int, item: int) -> int:
-    """Tiles of ``2V`` positions per chunk, so the chunk's input rows fit :data:`CHUNK_BYTES`."""
-    T = 2 * (K.VECTOR_BITS // 8 // item)
-    positions = CHUNK_BYTES // (ci * item) - (ka - 1) * Wq - kb
-    return max(1, positions // T)
+        # AVX2 hosts: the 6-channel x 2-row tile writes the output itself, over weights packed in
+        # every call (_direct_numba.channels_rows); otherwise the flattened 4 x 4 tile into y.
+        lanes = K.VECTOR_BITS // 8 // item
+        self.rows = K.NARROW_CHANNEL_TILE and co >= K.ROW_TILE_CHANNELS and H >= 2 and W >= lanes
+        if self.rows:
+            self.hp = np.empty(K.ROW_TILE_CHANNELS * -(-co // K.ROW_TILE_CHANNELS) * ci * ka * kb, dtype=dtype)
+            self.y = self.out
+        else:
+            self.hp = None
+            self.y = np.empty((B, co, positions), dtype=dtype)
 
 
 def _channels(x: np.ndarray, h: np.ndarray, sx: tuple[int, ...], sh: tuple[int, ...],
@@ -206,24 +197,23 @@ def _channels(x: np.ndarray, h: np.ndarray, sx: tuple[int, ...], sh: tuple[int, 
 
 
 def _channel_runner(buf: _ChannelBuffers, threads: int) -> Callable[[np.ndarray, np.ndarray], None]:
-    """pack -> channels -> unpack over ``buf`` for 4-D ``x`` and ``h``."""
+    """pack -> channels -> unpack (or pack -> row tiles, on AVX2) over ``buf`` for 4-D ``x`` and ``h``."""
     q, y, out, Wq, Hq, r0, c0 = buf.q, buf.y, buf.out, buf.Wq, buf.Hq, buf.r0, buf.c0
-    hp, chunk = buf.hp, buf.chunk
-    if hp is not None and threads > 1:
+    hp = buf.hp
+    ka, kb = buf.shape2d
+    if buf.rows and threads > 1:
         set_threads = _threads(threads)
 
         def run(x4: np.ndarray, h4: np.ndarray) -> None:
             set_threads()
             K.pack_channels_par(x4, q, r0, c0, Hq, Wq)
             K.pack_filters6(h4, hp)
-            K.channels6_par(q, h4, hp, y, Wq, chunk)
-            K.unpack_channels_par(y, out, Wq)
-    elif hp is not None:
+            K.channels_rows_par(q, hp, out, Wq, ka, kb)
+    elif buf.rows:
         def run(x4: np.ndarray, h4: np.ndarray) -> None:
             K.pack_channels(x4, q, r0, c0, Hq, Wq)
             K.pack_filters6(h4, hp)
-            K.channels6(q, h4, hp, y, Wq, chunk)
-            K.unpack_channels(y, out, Wq)
+            K.channels_rows(q, hp, out, Wq, ka, kb)
     elif threads > 1:
         set_threads = _threads(threads)
 
