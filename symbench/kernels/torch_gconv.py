@@ -11,8 +11,8 @@ weights change at every step.
 
 Conventions are those of :mod:`symbench.groups` and ``gconv-direct``:
 cross-correlation (``F.conv2d`` correlates, so the filters are not flipped),
-``valid``, and ``same`` with ``(k - 1) // 2`` zeros before and ``k // 2`` after,
-which is PyTorch's own ``padding="same"``.
+``valid``, and ``same`` with ``(k - 1) // 2`` zeros before and ``k // 2`` after
+(what PyTorch's ``padding="same"`` does).
 
 Importing this module registers the equivariance suite of ``symbench verify``
 (:mod:`symbench.equivariance`) for lift/gconv kernels, as :mod:`symbench.kernels.gconv` does.
@@ -27,7 +27,7 @@ import numpy as np
 from symbench.groups import same_padding
 from symbench.kernels import gconv_core as core
 from symbench.kernels.base import Kernel, KernelOptions, Prepared
-from symbench.kernels.torch_conv import ThreadSetting, tensor, torch_module
+from symbench.kernels.torch_conv import ThreadSetting, padded_conv, tensor, torch_module
 from symbench.problem import GROUP_MODES, Problem
 
 
@@ -55,7 +55,6 @@ class GconvTorch(Kernel):
     def prepare(self, problem: Problem, x: np.ndarray, w: np.ndarray,
                 options: KernelOptions = KernelOptions()) -> Prepared:
         torch = torch_module()
-        F = torch.nn.functional
         dtype = np.result_type(x, w)
         plan = core.make_plan(problem.group, problem.op, x.shape, w.shape, problem.mode, fft=False,
                               itemsize=dtype.itemsize)
@@ -65,9 +64,10 @@ class GconvTorch(Kernel):
         wt = tensor(torch, w, dtype).reshape(co, -1)
         # filter_index is (G, c_in, gin, k, k) into each output channel's flattened filter.
         index = torch.from_numpy(np.ascontiguousarray(plan.filter_index.reshape(-1), dtype=np.int64))
-        before, after = same_padding(k) if problem.mode == "same" else (0, 0)
-        # Symmetric padding (odd k) is the conv's own; PyTorch's "same" pads (k-1)//2 before, k//2 after.
-        padding: Any = before if before == after else "same"
+        pad = same_padding(k) if problem.mode == "same" else (0, 0)
+        # Symmetric padding (odd k) is the conv's own; for even k (PyTorch's padding="same" would
+        # also copy the input) one F.pad in the call.
+        conv = padded_conv(torch, 2, [pad, pad])
         threads = ThreadSetting(torch, problem.threads)
         state: dict[str, Any] = {}
         out_shape = (B, co, G, *plan.out_hw)
@@ -76,7 +76,7 @@ class GconvTorch(Kernel):
             threads.apply()
             with torch.inference_mode():
                 bank = torch.index_select(wt, 1, index).reshape(co * G, K, k, k)
-                state["y"] = F.conv2d(xt, bank, padding=padding).reshape(out_shape)
+                state["y"] = conv(xt, bank).reshape(out_shape)
 
         def result() -> np.ndarray:
             return np.array(state["y"].numpy(), copy=True)
