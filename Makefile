@@ -7,7 +7,7 @@ RUN    ?= results/$(shell date +%Y%m%d-%H%M%S)
 RUN    := $(RUN)
 CONFIG ?= configs/default.toml
 
-.PHONY: sweep test install dev clean gpu-check bench bench-stability regret adaptive-bench
+.PHONY: sweep test test-peers install dev clean gpu-check bench bench-stability regret adaptive-bench
 
 # The venv is rebuilt when pyproject.toml changes.
 $(BIN)/symbench: pyproject.toml
@@ -33,6 +33,13 @@ sweep: install
 ## test: install the test dependencies and run the whole suite (no GPU needed)
 test: dev
 	$(BIN)/python -m pytest -q -n 2 --timeout 600
+
+## test-peers: install PyTorch (the torch extra, pinned by constraints/peers.txt) into the venv and
+## run the peer-kernel tests (PyTorch, OpenCV DFT, scipy.ndimage); `make test` stays free of PyTorch
+test-peers: dev
+	$(BIN)/python -m pip install -q -c constraints/peers.txt -e ".[opencv,plot,dev,torch]"
+	$(BIN)/python -m pytest -q -n 2 --timeout 600 tests/test_peers.py \
+		$$(grep -l 'mark.torch' tests/test_*.py | grep -v test_peers.py)
 
 ## bench: the fast-kernel comparisons (bench/bench.toml) through symbench's sweep, GEMM measured
 ## in the same process; writes $(BENCH_OUT)/report.md (Markdown tables of ratios, GFLOP/s, % of GEMM)
