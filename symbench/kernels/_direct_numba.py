@@ -1,6 +1,6 @@
 """Compiled kernels behind the ``direct`` convolution (numba, explicit SIMD).
 
-Three register-blocked kernels, each a *tile* that keeps its accumulators in
+Register-blocked kernels, each a *tile* that keeps its accumulators in
 vector registers for the whole sum, and a driver that walks the output:
 
 ``plane2d``
@@ -21,6 +21,12 @@ vector registers for the whole sum, and a driver that walks the output:
     4 vectors of positions (16 accumulators); every loaded vector feeds 4 FMAs
     and every broadcast weight 4, as in a GEMM micro-kernel. Outputs in the
     ``kb - 1`` padding columns of each row are computed and dropped.
+``channels_rows``
+    The channel kernel on CPUs without AVX-512 (:data:`NARROW_CHANNEL_TILE`):
+    with 16 vector registers a 4 x 4 tile spills, so a tile is 6 output
+    channels x 2 output rows of one vector (12 accumulators), over weights
+    packed per call in reading order (:func:`pack_filters6`), storing
+    straight into the output: no padding columns, no unpacking.
 
 All kernels compute convolution in *full-output coordinates*: an output
 window that starts at full index ``(m0, l0)`` (the mode's crop) reads the
