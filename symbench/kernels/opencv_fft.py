@@ -87,9 +87,16 @@ class FFTOpenCV(Kernel):
 
 
 def cv2_size(n: int) -> int:
-    """``cv2.getOptimalDFTSize(n)`` (imports cv2)."""
-    import cv2
+    """``cv2.getOptimalDFTSize(n)``; SciPy's fast length (also 2,3,5-smooth) when cv2 does not import.
 
+    Memory estimates may be asked for without OpenCV; the kernel itself never runs without it.
+    """
+    try:
+        import cv2
+    except ImportError:
+        import scipy.fft
+
+        return int(scipy.fft.next_fast_len(n, real=True))
     return int(cv2.getOptimalDFTSize(n))
 
 
