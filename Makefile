@@ -7,7 +7,7 @@ RUN    ?= results/$(shell date +%Y%m%d-%H%M%S)
 RUN    := $(RUN)
 CONFIG ?= configs/default.toml
 
-.PHONY: sweep test docs install dev clean gpu-check bench bench-stability bench-gate regret adaptive-bench
+.PHONY: sweep test test-peers docs install dev clean gpu-check bench bench-stability bench-gate regret adaptive-bench
 
 # The venv is rebuilt when pyproject.toml changes.
 $(BIN)/symbench: pyproject.toml
@@ -39,6 +39,13 @@ test: dev
 ## docs: build the documentation site into build/site (mkdocs serve for a live preview)
 docs: dev
 	$(BIN)/python -m mkdocs build --strict -d build/site
+
+## test-peers: install PyTorch (the torch extra, pinned by constraints/peers.txt) into the venv and
+## run the peer-kernel tests (PyTorch, OpenCV DFT, scipy.ndimage); `make test` stays free of PyTorch
+test-peers: dev
+	$(BIN)/python -m pip install -q -c constraints/peers.txt -e ".[opencv,plot,dev,torch]"
+	$(BIN)/python -m pytest -q -n 2 --timeout 600 tests/test_peers.py \
+		$$(grep -l 'mark.torch' tests/test_*.py | grep -v test_peers.py)
 
 ## bench: the fast-kernel comparisons (bench/bench.toml) through symbench's sweep, GEMM measured
 ## in the same process; writes $(BENCH_OUT)/report.md (Markdown tables of ratios, GFLOP/s, % of GEMM)

@@ -78,7 +78,15 @@ PY
 step "verify (GPU kernels)"
 # Every GPU kernel ('*-cupy': direct-cupy, fft-cupy, gconv-direct-cupy, gconv-fft-cupy) against
 # the float64 reference; the group kernels also for equivariance under every element of p4/p4m.
-"${SB[@]}" verify --kernel '*-cupy' --json > "$OUT/verify.json" 2> "$OUT/verify.err"
+# The PyTorch twins ('*-torch-cuda': direct-torch-cuda, auto-torch-cuda, fft-torch-cuda) too when
+# this Python has PyTorch with CUDA (nothing is installed here; without it they are left out).
+VERIFY_KERNELS='*-cupy'
+if "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
+    VERIFY_KERNELS='*-cupy,*-torch-cuda'
+else
+    echo "PyTorch with CUDA not found: the *-torch-cuda kernels are not verified"
+fi
+"${SB[@]}" verify --kernel "$VERIFY_KERNELS" --json > "$OUT/verify.json" 2> "$OUT/verify.err"
 rc=$?
 "$PY" "$ROOT/scripts/gpu_verify_summary.py" "$OUT/verify.json" "$OUT/verify.txt"
 vrc=$?

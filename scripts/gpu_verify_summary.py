@@ -17,6 +17,8 @@ import sys
 
 GPU_KERNELS = ("direct-cupy", "fft-cupy", "gconv-direct-cupy", "gconv-fft-cupy")
 GROUP_KERNELS = ("gconv-direct-cupy", "gconv-fft-cupy")
+#: Verified only where PyTorch with CUDA is installed (gpu-check.sh decides); when they appear, they must pass.
+TORCH_KERNELS = ("direct-torch-cuda", "auto-torch-cuda", "fft-torch-cuda")
 
 
 def summarise(checks: list[dict]) -> tuple[list[str], bool]:
@@ -28,7 +30,8 @@ def summarise(checks: list[dict]) -> tuple[list[str], bool]:
              for name in sorted(counts)]
     bad = [c for c in checks if c["status"] in ("fail", "error")]
     lines += [f"FAIL {c['kernel']} {c['case']}: {c['message']}" for c in bad]
-    missing = [f"{name}: no passing check" for name in GPU_KERNELS if counts[name]["ok"] == 0]
+    required = GPU_KERNELS + tuple(name for name in TORCH_KERNELS if name in counts)
+    missing = [f"{name}: no passing check" for name in required if counts[name]["ok"] == 0]
     for name in GROUP_KERNELS:
         if not any(c["kernel"] == name and "equivariance" in c["case"] and c["status"] == "ok" for c in checks):
             missing.append(f"{name}: no equivariance check passed")

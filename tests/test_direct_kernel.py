@@ -174,3 +174,16 @@ def test_memory_estimate_counts_channel_buffers():
     layer = Problem(dim=2, n=56, k=11, batch=8, c_in=64, c_out=64, dtype="float32", mode="same")
     assert DIRECT.memory_bytes(layer) > layer.memory_bytes() > 0
     assert DIRECT.memory_bytes(plain) >= plain.memory_bytes()
+
+
+def test_channels_in_blocks_of_input_channels():
+    # Enough input channels that the AVX2 row tile splits them into L1-sized blocks (other CPUs
+    # take the 4 x 4 tile, where this is one more channels case); C_out = 9 makes the last
+    # 6-channel group overlap, an odd H the last row pair.
+    from symbench.kernels.impl.direct_plan import channel_block
+
+    assert channel_block(40, 7, 4) < 40
+    x, h = random_inputs((2, 40, 13, 21), (9, 40, 7, 5), "float32", seed=7)
+    for mode in MODES:
+        for threads in (1, 2):
+            check(x, h, mode, threads=threads)

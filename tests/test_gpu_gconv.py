@@ -397,7 +397,8 @@ def test_gpu_check_verify_summary_needs_every_gpu_kernel_checked(kernel_registry
 
 def test_gpu_check_script_uses_the_summary() -> None:
     script = (Path(__file__).resolve().parent.parent / "scripts" / "gpu-check.sh").read_text()
-    assert "verify --kernel '*-cupy' --json" in script and "gpu_verify_summary.py" in script
+    assert "VERIFY_KERNELS='*-cupy'" in script and "VERIFY_KERNELS='*-cupy,*-torch-cuda'" in script
+    assert 'verify --kernel "$VERIFY_KERNELS" --json' in script and "gpu_verify_summary.py" in script
 
 
 # == the GPU check's config ===========================================================================

@@ -33,7 +33,8 @@ ENTRY_POINT_GROUP = "symbench.kernels"
 NOT_FAMILIES = frozenset({"base", "registry", "impl"})
 #: The families that come first in ``symbench kernels`` (the order users know);
 #: any other discovered module follows, by name. A new module needs no entry here.
-LISTED_FIRST = ("cpu_direct", "cpu_fft", "fftw", "auto", "cupy_conv", "gconv", "cupy_gconv")
+LISTED_FIRST = ("cpu_direct", "cpu_fft", "fftw", "auto", "cupy_conv", "gconv", "cupy_gconv", "torch_conv",
+                "torch_gconv", "opencv_fft", "ndimage")
 
 
 def family_modules() -> list[str]:

@@ -1,6 +1,6 @@
 """Compiled kernels behind the ``direct`` convolution (numba, explicit SIMD).
 
-Three register-blocked kernels, each a *tile* that keeps its accumulators in
+Register-blocked kernels, each a *tile* that keeps its accumulators in
 vector registers for the whole sum, and a driver that walks the output:
 
 ``plane2d``
@@ -21,6 +21,12 @@ vector registers for the whole sum, and a driver that walks the output:
     4 vectors of positions (16 accumulators); every loaded vector feeds 4 FMAs
     and every broadcast weight 4, as in a GEMM micro-kernel. Outputs in the
     ``kb - 1`` padding columns of each row are computed and dropped.
+``channels_rows``
+    The channel kernel on CPUs without AVX-512 (:data:`NARROW_CHANNEL_TILE`):
+    with 16 vector registers a 4 x 4 tile spills, so a tile is 6 output
+    channels x 2 output rows of one vector (12 accumulators), over weights
+    packed per call in reading order (:func:`pack_filters6`), storing
+    straight into the output: no padding columns, no unpacking.
 
 All kernels compute convolution in *full-output coordinates*: an output
 window that starts at full index ``(m0, l0)`` (the mode's crop) reads the
@@ -47,7 +53,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from symbench.kernels.impl.simd import vfma, vload, vsplat, vstore, vwidth, vzero_like
+from symbench.kernels.impl.simd import VECTOR_BITS, vbroadcast, vfma, vload, vsplat, vstore, vwidth, vzero_like
 
 #: Output rows per 2-D plane tile.
 ROWS = 2
@@ -56,6 +62,9 @@ VECS_2D = 4
 VECS_1D = 8
 #: Output channels per channel tile.
 OUT_CHANNELS = 4
+#: With 256-bit vectors (AVX2: 16 registers) channels use the 6-channel x 2-row tile
+#: (:func:`channels_rows`); with 512-bit vectors (32 registers) the 4 x 4 tile (:func:`channels`).
+NARROW_CHANNEL_TILE = VECTOR_BITS < 512
 
 _JIT = dict(cache=True, nogil=True)
 _INLINE = dict(inline="always")
@@ -556,3 +565,187 @@ def channels_par(q, h, y, Wq):  # type: ignore[no-untyped-def]
     for t in prange(q.shape[0] * tiles):
         b = t // tiles
         _positions(q, h, y, b, (t - b * tiles) * T, Wq)
+
+
+# -- channels, AVX2: 6 output channels x 2 output rows, straight into the output ---------------
+
+#: Output channels of the AVX2 channel tile (:func:`channels_rows`); its rows are 2.
+ROW_TILE_CHANNELS = 6
+
+
+@njit(**_JIT)
+def pack_filters6(h, hp, cb):  # type: ignore[no-untyped-def]
+    """Weights in the order :func:`channels_rows` reads them, 6 consecutive values per tap.
+
+    ``hp[blk, g, i, a, b', j] = h[o_g + j, blk cb + i, ka-1-a, kb-1-b']`` for
+    blocks of ``cb`` input channels (the last may be shorter) and 6-channel
+    groups starting at ``o_g = min(6 g, C_out - 6)``. The last group overlaps
+    the previous one rather than leave the fast tile; its overlapped channels
+    get zero weights, so that, run first, it adds nothing to them (see
+    :func:`_row_pair`). Packed in every call: a layer's weights change between calls.
+    """
+    O, C, ka, kb = h.shape
+    groups = -(-O // 6)
+    r = 0
+    for i0 in range(0, C, cb):
+        for g in range(groups):
+            o0 = min(6 * g, O - 6)
+            for i in range(i0, min(C, i0 + cb)):
+                for a in range(ka):
+                    for bb in range(kb):
+                        for j in range(6):
+                            o = o0 + j
+                            hp[r] = h[o, i, ka - 1 - a, kb - 1 - bb] if o >= 6 * g else 0
+                            r += 1
+
+
+@njit(**_INLINE)
+def _tile_rows(q, hp, out, b, o0, r, i0, c, Wq, ca, cz, ka, kb, first):  # type: ignore[no-untyped-def]
+    """``out[b, o0 : o0 + 6, i0 : i0 + 2, c : c + V]`` (+)= input channels ``ca : cz`` of ``q[b]`` (rows ``Wq`` apart).
+
+    6 output channels x 2 output rows of one vector: 12 accumulators, 2
+    loaded vectors and a broadcast fit the 16 registers of AVX2 (the 4 x 4
+    tile of 512-bit vectors needs 32 and spills). A vector is a run of ``V``
+    outputs of one row, so, unlike the flattened tile of :func:`channels`, no
+    output in the ``kb - 1`` padding columns is computed and the tile stores
+    straight into the output (no unpacking). Weights come from ``hp[r:]``
+    (:func:`pack_filters6`), read in order. ``first`` starts from zero, else
+    the tile adds to what the output holds (the earlier channel blocks).
+    """
+    if first:
+        a00 = vzero_like(q)
+        a01 = a00
+        a10 = a00
+        a11 = a00
+        a20 = a00
+        a21 = a00
+        a30 = a00
+        a31 = a00
+        a40 = a00
+        a41 = a00
+        a50 = a00
+        a51 = a00
+    else:
+        o = out[b, o0]
+        a00 = vload(o[i0], c)
+        a01 = vload(o[i0 + 1], c)
+        o = out[b, o0 + 1]
+        a10 = vload(o[i0], c)
+        a11 = vload(o[i0 + 1], c)
+        o = out[b, o0 + 2]
+        a20 = vload(o[i0], c)
+        a21 = vload(o[i0 + 1], c)
+        o = out[b, o0 + 3]
+        a30 = vload(o[i0], c)
+        a31 = vload(o[i0 + 1], c)
+        o = out[b, o0 + 4]
+        a40 = vload(o[i0], c)
+        a41 = vload(o[i0 + 1], c)
+        o = out[b, o0 + 5]
+        a50 = vload(o[i0], c)
+        a51 = vload(o[i0 + 1], c)
+    for i in range(ca, cz):
+        qi = q[b, i]
+        for a in range(ka):
+            base = (i0 + a) * Wq + c
+            for bb in range(kb):
+                s = base + bb
+                x0 = vload(qi, s)
+                x1 = vload(qi, s + Wq)
+                w = vbroadcast(hp, r)
+                a00 = vfma(w, x0, a00)
+                a01 = vfma(w, x1, a01)
+                w = vbroadcast(hp, r + 1)
+                a10 = vfma(w, x0, a10)
+                a11 = vfma(w, x1, a11)
+                w = vbroadcast(hp, r + 2)
+                a20 = vfma(w, x0, a20)
+                a21 = vfma(w, x1, a21)
+                w = vbroadcast(hp, r + 3)
+                a30 = vfma(w, x0, a30)
+                a31 = vfma(w, x1, a31)
+                w = vbroadcast(hp, r + 4)
+                a40 = vfma(w, x0, a40)
+                a41 = vfma(w, x1, a41)
+                w = vbroadcast(hp, r + 5)
+                a50 = vfma(w, x0, a50)
+                a51 = vfma(w, x1, a51)
+                r += 6
+    o = out[b, o0]
+    vstore(o[i0], c, a00)
+    vstore(o[i0 + 1], c, a01)
+    o = out[b, o0 + 1]
+    vstore(o[i0], c, a10)
+    vstore(o[i0 + 1], c, a11)
+    o = out[b, o0 + 2]
+    vstore(o[i0], c, a20)
+    vstore(o[i0 + 1], c, a21)
+    o = out[b, o0 + 3]
+    vstore(o[i0], c, a30)
+    vstore(o[i0 + 1], c, a31)
+    o = out[b, o0 + 4]
+    vstore(o[i0], c, a40)
+    vstore(o[i0 + 1], c, a41)
+    o = out[b, o0 + 5]
+    vstore(o[i0], c, a50)
+    vstore(o[i0 + 1], c, a51)
+
+
+@njit(**_INLINE)
+def _row_pair(q, hp, out, b, i0, Wq, ka, kb, cb):  # type: ignore[no-untyped-def]
+    """Output rows ``i0, i0 + 1`` of batch item ``b``: every column vector and channel group, ``cb`` input channels at a time.
+
+    Groups innermost: a column tile's input rows (``cb x (ka + 1)`` short
+    rows, ``cb`` chosen by the caller so they stay in L1) serve every group,
+    while the packed weights stream from L2 in order. Groups run last to
+    first, so that the overlapping last group (zero weights on the channels
+    it shares) is overwritten, or added to, by the group that owns them.
+    The last column vector moves back to end at the edge (a few outputs
+    computed twice).
+    """
+    O, W = out.shape[1], out.shape[3]
+    C = q.shape[1]
+    V = vwidth(q)
+    groups = -(-O // 6)
+    for c in range(0, W, V):
+        c = min(c, W - V)
+        # Every block of a column tile before the next tile: the last tile, moved back to overlap
+        # its neighbour, then starts from zero again instead of adding to finished outputs.
+        for ca in range(0, C, cb):
+            cz = min(C, ca + cb)
+            R = (cz - ca) * ka * kb * 6  # weights of one group in this block
+            base = ca * groups * ka * kb * 6  # the blocks before this one are full
+            first = ca == 0
+            for g in range(groups - 1, -1, -1):
+                _tile_rows(q, hp, out, b, min(6 * g, O - 6), base + g * R, i0, c, Wq, ca, cz, ka, kb, first)
+
+
+@njit(**_JIT)
+def channels_rows(q, hp, out, Wq, ka, kb, cb):  # type: ignore[no-untyped-def]
+    """``out[b, o] = sum_i conv(x[b, i], h[o, i])`` (the mode's window) by 6-channel x 2-row tiles.
+
+    ``q`` ``(B, C_in, L)`` from :func:`pack_channels` (rows ``Wq`` apart),
+    ``hp`` from :func:`pack_filters6` with the same ``cb``, ``out``
+    ``(B, C_out, H, W)`` with ``C_out >= 6``, ``H >= 2`` and ``W >= V``. An
+    odd last row is computed with its predecessor again.
+    """
+    H = out.shape[2]
+    for b in range(q.shape[0]):
+        for i0 in range(0, H, 2):
+            _row_pair(q, hp, out, b, min(i0, H - 2), Wq, ka, kb, cb)
+
+
+@njit(parallel=True, **_JIT)
+def channels_rows_par(q, hp, out, Wq, ka, kb, cb):  # type: ignore[no-untyped-def]
+    """:func:`channels_rows` with (batch item, row pair) items split over numba's threads.
+
+    An odd ``H`` makes the last two items overlap by a row; both write the
+    same values there. (Not with channel blocks: there the overlap would
+    add twice, so :func:`symbench.kernels.impl.direct_plan` passes ``cb = C_in``
+    when ``H`` is odd and threads > 1.)
+    """
+    H = out.shape[2]
+    pairs = -(-H // 2)
+    for t in prange(q.shape[0] * pairs):
+        b = t // pairs
+        _row_pair(q, hp, out, b, min(2 * (t - b * pairs), H - 2), Wq, ka, kb, cb)

@@ -144,7 +144,7 @@ def _plane(x: np.ndarray, h: np.ndarray, sx: tuple[int, ...], sh: tuple[int, ...
 
 
 class _ChannelBuffers:
-    """Padded input, padded-width output and final output of the ``channels`` path."""
+    """Padded input, padded-width output (or packed weights) and final output of the ``channels`` path."""
 
     def __init__(self, B: int, ci: int, co: int, sh: tuple[int, ...], starts: tuple[int, ...],
                  out_spatial: tuple[int, ...], dtype: np.dtype) -> None:
@@ -157,13 +157,49 @@ class _ChannelBuffers:
         # Top-left of the padded input window, in input coordinates.
         self.r0 = starts[0] - (ka - 1)
         self.c0 = starts[1] - (kb - 1)
-        tile = K.VECS_2D * (64 // np.dtype(dtype).itemsize)
+        item = np.dtype(dtype).itemsize
+        # A multiple of both channel tiles' widths (4 and 2 vectors of the widest registers).
+        tile = K.VECS_2D * (64 // item)
         positions = -(-H * self.Wq // tile) * tile
         length = positions + (ka - 1) * self.Wq + kb - 1
         self.q = np.zeros((B, ci, length), dtype=dtype)
-        self.y = np.empty((B, co, positions), dtype=dtype)
         self.out = np.empty((B, co, H, W), dtype=dtype)
         self.shape2d = (ka, kb)
+        # AVX2 hosts: the 6-channel x 2-row tile writes the output itself, over weights packed in
+        # every call (_direct_numba.channels_rows); otherwise the flattened 4 x 4 tile into y.
+        lanes = K.VECTOR_BITS // 8 // item
+        self.rows = K.NARROW_CHANNEL_TILE and co >= K.ROW_TILE_CHANNELS and H >= 2 and W >= lanes
+        self.block = ci
+        if self.rows:
+            self.hp = np.empty(K.ROW_TILE_CHANNELS * -(-co // K.ROW_TILE_CHANNELS) * ci * ka * kb, dtype=dtype)
+            self.y = self.out
+            self.block = channel_block(ci, ka, item)
+        else:
+            self.hp = None
+            self.y = np.empty((B, co, positions), dtype=dtype)
+
+
+#: Bytes of input rows a row tile may read: all channels when they fit the 32 KiB L1d, else blocks
+#: of 24 KiB (the rest of L1 for the weights streaming through).
+L1_BYTES = 32 * 1024
+L1_BLOCK_BYTES = 24 * 1024
+
+
+def channel_block(ci: int, ka: int, item: int) -> int:
+    """Input channels per block of ``channels_rows``: all of them when their rows fit L1, else balanced blocks.
+
+    A 2-row tile reads ``ka + 1`` input rows of two 64-byte lines per channel
+    (float32; twice that in float64). Measured on the 64 -> 64 layer (thread
+    CPU time, same process): k = 5: 87 ms in blocks of 22 or 32 channels,
+    99 ms unblocked; k = 7: 145 ms in blocks of 16, 163 ms unblocked; k = 3
+    (all rows fit L1): blocks of 32 no faster.
+    """
+    per_channel = (ka + 1) * 2 * 64 * max(1, item // 4)
+    if ci * per_channel <= L1_BYTES:
+        return ci
+    most = max(1, L1_BLOCK_BYTES // per_channel)
+    blocks = -(-ci // most)
+    return -(-ci // blocks)
 
 
 def _channels(x: np.ndarray, h: np.ndarray, sx: tuple[int, ...], sh: tuple[int, ...],
@@ -186,9 +222,27 @@ def _channels(x: np.ndarray, h: np.ndarray, sx: tuple[int, ...], sh: tuple[int, 
 
 
 def _channel_runner(buf: _ChannelBuffers, threads: int) -> Callable[[np.ndarray, np.ndarray], None]:
-    """pack -> channels -> unpack over ``buf`` for 4-D ``x`` and ``h``."""
+    """pack -> channels -> unpack (or pack -> row tiles, on AVX2) over ``buf`` for 4-D ``x`` and ``h``."""
     q, y, out, Wq, Hq, r0, c0 = buf.q, buf.y, buf.out, buf.Wq, buf.Hq, buf.r0, buf.c0
-    if threads > 1:
+    hp = buf.hp
+    ka, kb = buf.shape2d
+    cb = buf.block
+    if buf.rows and threads > 1:
+        set_threads = _threads(threads)
+        if out.shape[2] % 2:
+            cb = q.shape[1]  # overlapping row pairs on two threads must not accumulate (see channels_rows_par)
+
+        def run(x4: np.ndarray, h4: np.ndarray) -> None:
+            set_threads()
+            K.pack_channels_par(x4, q, r0, c0, Hq, Wq)
+            K.pack_filters6(h4, hp, cb)
+            K.channels_rows_par(q, hp, out, Wq, ka, kb, cb)
+    elif buf.rows:
+        def run(x4: np.ndarray, h4: np.ndarray) -> None:
+            K.pack_channels(x4, q, r0, c0, Hq, Wq)
+            K.pack_filters6(h4, hp, cb)
+            K.channels_rows(q, hp, out, Wq, ka, kb, cb)
+    elif threads > 1:
         set_threads = _threads(threads)
 
         def run(x4: np.ndarray, h4: np.ndarray) -> None:
