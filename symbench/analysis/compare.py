@@ -73,6 +73,10 @@ class Comparison:
     alpha: float = DEFAULT_ALPHA
     base: str = ""
     new: str = ""
+    #: Why the gate cannot vouch for the new run (fails closed unless allowed); see :func:`gate_reasons`.
+    missing: list[str] = field(default_factory=list)
+    #: Rows of both runs that were compared (0: the runs share nothing).
+    shared: int = 0
 
     @property
     def counts(self) -> dict[str, int]:
@@ -284,4 +288,50 @@ def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
     if len(both) == 0:
         warns.append("the two runs have no kernel and problem in common: nothing was compared")
     return Comparison(rows, moved, warns, threshold, alpha,
-                      base=", ".join(base.paths), new=", ".join(new.paths))
+                      base=", ".join(base.paths), new=", ".join(new.paths),
+                      missing=gate_reasons(base, new, rows), shared=len(both))
+
+
+def gate_reasons(base: Runs, new: Runs, rows: pd.DataFrame) -> list[str]:
+    """Why a comparison cannot pass as "no regression", even with none found.
+
+    The gate fails closed: what was not measured cannot have been shown not to
+    be slower. A reason is given when a row that was ``ok`` in the baseline is
+    missing from the new run, or ``skipped``, ``error`` or ``timeout`` there;
+    when the new run is incomplete (``complete: false`` in its ``run.json``);
+    and when either run has no raw samples to test.
+
+    Parameters
+    ----------
+    base, new : Runs
+        The two runs compared.
+    rows : DataFrame
+        :attr:`Comparison.rows` of the two.
+
+    Returns
+    -------
+    list of str
+        One sentence per reason; empty when the gate can decide.
+    """
+    out: list[str] = []
+    b = dedupe(base.df).drop_duplicates(list(MATCH_KEY), keep="last")
+    n = dedupe(new.df).drop_duplicates(list(MATCH_KEY), keep="last")
+    ok_base = b[b["status"] == "ok"][list(MATCH_KEY)]
+    merged = ok_base.merge(n[[*MATCH_KEY, "status"]], on=list(MATCH_KEY), how="left")
+    gone = int(merged["status"].isna().sum())
+    lost = merged[merged["status"].isin(["skipped", "error", "timeout"])]
+    if gone:
+        out.append(f"{gone} rows ok in the baseline are missing from the new run")
+    if len(lost):
+        by = lost["status"].value_counts()
+        out.append(f"{len(lost)} rows ok in the baseline are " +
+                   ", ".join(f"{int(c)} {s}" for s, c in by.items()) + " in the new run")
+    for meta in new.metas:
+        if meta and meta.get("complete") is False:
+            out.append(f"the new run {meta.get('run_id')} is incomplete (complete: false in its run.json)")
+    ok_both = rows["ratio"].notna()
+    if ok_both.any():
+        for label, runs in (("baseline", base), ("new", new)):
+            if len(runs.samples) == 0:
+                out.append(f"the {label} run has no raw samples (samples.csv) to test")
+    return out
