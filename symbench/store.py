@@ -222,6 +222,41 @@ class RunLock:
                 self.fd = None
 
 
+# -- free space ---------------------------------------------------------------------------
+
+#: Never start writing a run on a filesystem with less free than this.
+MIN_FREE_BYTES = 1 << 20
+#: Rough sizes of what a run writes, for :func:`estimate_bytes` (measured lines are 250-350 bytes).
+ROW_BYTES, SAMPLE_BYTES, META_BYTES = 400, 160, 64 << 10
+
+
+def estimate_bytes(rows: int, repeat: int) -> int:
+    """About how many bytes a run of ``rows`` rows with ``repeat`` samples each writes."""
+    return META_BYTES + rows * (ROW_BYTES + repeat * SAMPLE_BYTES)
+
+
+def check_free_space(run_dir: str | Path, need: int) -> None:
+    """Refuse to start when the filesystem of ``run_dir`` has too little room.
+
+    A run needs room for its rows, and as much again for the atomic rewrites of
+    ``run.json`` and (adaptive sweeps) ``measurements.csv``; so the floor is
+    twice ``need``, and never under :data:`MIN_FREE_BYTES`. A disk that fills
+    up anyway is handled where it happens (rows kept, run marked incomplete).
+    """
+    p = Path(run_dir).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        st = os.statvfs(p)
+    except OSError:
+        return  # cannot tell: the writes themselves will say
+    free = st.f_bavail * st.f_frsize
+    want = max(MIN_FREE_BYTES, 2 * need)
+    if free < want:
+        raise RunDirError(f"only {free // 1024} KiB free on the filesystem of {str(run_dir)!r}; this sweep needs "
+                          f"about {want // 1024} KiB; free some space or choose another --out (nothing was written)")
+
+
 # -- writing ------------------------------------------------------------------------------
 
 def _io_reason(exc: OSError) -> str:

@@ -24,7 +24,7 @@ from symbench.kernels.base import Kernel
 from symbench.kernels.registry import all_kernels, required_modules, resolve
 from symbench.machine.environment import collect
 from symbench.problem import Problem
-from symbench.store import RunWriter, new_run_id, utcnow
+from symbench.store import RunWriter, check_free_space, estimate_bytes, new_run_id, utcnow
 from symbench.sweep import interrupt
 from symbench.sweep.allocator import steady_heap
 from symbench.sweep.measure import (Measurer, NoProgress, Progress, SweepResult, measure_problem,
@@ -130,6 +130,8 @@ def run_sweep(
             run_id = str(writer.meta["run_id"])
             jobs = plan(config)
             done = writer.done_keys()
+            check_free_space(writer.run_dir, estimate_bytes(sum(len(ks) for _, ks in jobs) - len(done),
+                                                            config.repeat))
             writer.meta.setdefault("resumed", []).append(utcnow())
             with interrupt.critical():
                 writer.meta["complete"] = False
@@ -149,6 +151,7 @@ def run_sweep(
         run_dir = Path(out) if out is not None else Path(results_root) / run_id
         used = {k.name: k for _, ks in jobs for k in ks}
         meta = _meta(config, run_id, command, used)
+        check_free_space(run_dir, estimate_bytes(sum(len(ks) for _, ks in jobs), config.repeat))
         with interrupt.critical():
             writer = RunWriter.create(run_dir, meta)
         done = set()
