@@ -77,6 +77,8 @@ class Comparison:
     missing: list[str] = field(default_factory=list)
     #: Rows of both runs that were compared (0: the runs share nothing).
     shared: int = 0
+    #: Whether :attr:`missing` is accepted (``compare --allow-missing``).
+    allow_missing: bool = False
 
     @property
     def counts(self) -> dict[str, int]:
@@ -87,6 +89,11 @@ class Comparison:
     @property
     def regressions(self) -> int:
         return self.counts["regression"]
+
+    @property
+    def failed(self) -> bool:
+        """Whether the gate fails: a regression, or (unless allowed) something it could not test."""
+        return self.regressions > 0 or (bool(self.missing) and not self.allow_missing)
 
 
 def min_p_value(m: int, n: int) -> float:

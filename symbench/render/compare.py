@@ -22,7 +22,7 @@ def headline(cmp: Comparison) -> str:
     """One line: pass or fail, and how many rows of each kind."""
     c = cmp.counts
     verdict = f"FAIL: {c['regression']} regression{'s' if c['regression'] != 1 else ''}" if c["regression"] \
-        else "OK: no regression"
+        else "FAIL: fails closed (see the warnings)" if cmp.failed else "OK: no regression"
     compared = sum(c[s] for s in ("regression", "improvement", "unchanged", "noise", "untestable"))
     return (f"{verdict}; {c['improvement']} improved, {c['unchanged'] + c['noise']} unchanged "
             f"({c['noise']} within noise), {c['untestable']} untestable, of {compared} rows compared "
@@ -96,7 +96,7 @@ def compare_rich(cmp: Comparison) -> Any:
 def compare_json(cmp: Comparison) -> str:
     return json_text({"schema": COMPARE_SCHEMA, "baseline": cmp.base, "new": cmp.new,
                       "threshold": cmp.threshold, "alpha": cmp.alpha, "counts": cmp.counts,
-                      "failed": cmp.regressions > 0, "warnings": cmp.warnings,
+                      "failed": cmp.failed, "warnings": cmp.warnings,
                       "rows": records(cmp.rows), "moved_crossovers": records(cmp.moved)})
 
 
