@@ -20,6 +20,11 @@ comparing two machines is allowed, with a warning). For each matched pair of
   ``timeout`` in the new run is a regression too (a wrong result or a kernel that
   became too slow to finish).
 
+The gate fails closed (:func:`gate_reasons`, :attr:`Comparison.failed`): a row ok
+in the baseline but missing, skipped, error or timeout in the new run, an
+incomplete new run, or a run without raw samples fails it unless accepted
+(``compare --allow-missing``).
+
 Crossovers of both runs are compared by their position on the union of the two
 k grids; a move of more than one grid step (or a change of verdict that amounts
 to one) is listed. Differences of machine or library versions are warned about.
