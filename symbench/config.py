@@ -317,6 +317,15 @@ def _unknown_keys(keys: Iterable[str], allowed: Collection[str], where: str) -> 
             for key in sorted(set(keys) - set(allowed))]
 
 
+def _check_names(value: Any, name: str, allowed: str) -> None:
+    """A TOML value that must be a string or a list of strings, and not empty."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not all(isinstance(v, str) for v in items):
+        raise ConfigError(f"{name}: {value!r} is not a string or a list of strings; give {allowed}")
+    if isinstance(value, str) and not value.strip() or any(not v.strip() for v in items):
+        raise ConfigError(f"{name}: empty name; give {allowed}")
+
+
 def _grid_from_mapping(data: Mapping[str, Any], where: str, cli: Collection[str] = (),
                        problems: _Problems | None = None) -> Grid:
     own = problems is None
@@ -327,6 +336,8 @@ def _grid_from_mapping(data: Mapping[str, Any], where: str, cli: Collection[str]
     def name(key: str) -> str:
         return _key_name(where, key, cli)
 
+    if not isinstance(data.get("op", "conv"), str):
+        raise ConfigError(f"{name('op')}: {data['op']!r} is not a string; allowed: {', '.join(OPS)}")
     op = str(data.get("op", "conv"))
     if op not in OPS:
         problems.add(f"{name('op')}: {op!r} is not supported{did_you_mean(op, OPS)}; allowed: {', '.join(OPS)}")
@@ -349,6 +360,12 @@ def _grid_from_mapping(data: Mapping[str, Any], where: str, cli: Collection[str]
     group_default = "p4" if op != "conv" else "none"
     mode_default = "valid" if op != "conv" else "full"
     kernel = data.get("kernel", ())
+    _check_names(kernel, name("kernel"), "kernel names, e.g. \"direct-numpy\" or [\"fft-*\"]")
+    for key in ("group", "dtype", "mode"):
+        if key in data:
+            _check_names(data[key], name(key), f"a {key} name or a list of them")
+    if "name" in data and not isinstance(data["name"], str):
+        raise ConfigError(f"{name('name')}: {data['name']!r} is not a string")
     kernel = tuple(p.strip() for item in ([kernel] if isinstance(kernel, str) else kernel)
                    for p in str(item).split(",") if p.strip())
     check = problems.check
@@ -389,6 +406,11 @@ def _settings(grids: list[Grid], settings: Mapping[str, Any], source: str, cli: 
 
     if not grids:
         problems.add(f"{source}: no grid to sweep; add a [[grid]] table with n and k")
+    for key in ("adaptive", "flush_l2"):
+        if key in settings and not isinstance(settings[key], bool):
+            problems.add(f"{name(key)}: {settings[key]!r} is not true or false")
+    if not isinstance(settings.get("planner", DEFAULTS["planner"]), str):
+        problems.add(f"{name('planner')}: {settings['planner']!r} is not a string; allowed: {', '.join(PLANNERS)}")
     planner = str(settings.get("planner", DEFAULTS["planner"]))
     if planner not in PLANNERS:
         problems.add(f"{name('planner')}: {planner!r} is not supported{did_you_mean(planner, PLANNERS)}; "
@@ -426,11 +448,13 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML file; a syntax error names the file, line and column."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} does not exist") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); TOML config files must be UTF-8") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -521,7 +545,15 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     if path is not None:
         p = find_config(path)
-        return config_from_mapping(read_toml(p), str(p), overrides)
+        data = read_toml(p)
+        config = config_from_mapping(data, str(p), overrides)
+        # Checked last, so that a bad setting is named first. A file that names
+        # no grid used to sweep the built-in defaults, which is never what a
+        # file with a typo'd or missing table meant.
+        if "grid" not in data and not any(k in data for k in ("n", "k")):
+            raise ConfigError(f"{p}: {'empty config' if not data else 'no [[grid]] table'}; add a [[grid]] "
+                              "table with n and k (see configs/quick.toml), or give --n and --k without --config")
+        return config
     if any(k in GRID_KEYS for k in overrides):
         return config_from_mapping({}, "command line", overrides)
     p = configs_dir() / "default.toml"

@@ -98,6 +98,7 @@ class Table:
                   if tuple(s[c] for c in ("kernel", *KEY_FIELDS)) == key]
             w.append(r, ss)
         w.finish(complete)
+        w.close()
         return run_dir
 
 

@@ -309,5 +309,11 @@ def test_compare_without_samples_cannot_confirm_regressions(cli, tmp_path):
     (tmp_path / "slow.csv").write_text((slow / "measurements.csv").read_text())
     r = cli("compare", tmp_path / "a.csv", tmp_path / "slow.csv", "--format", "json")
     data = json.loads(r.out)
+    # Nothing can be tested, so the gate fails closed (exit 1, why on the first line) ...
+    assert r.code == 1 and data["counts"]["untestable"] == 78
+    assert r.err.splitlines()[0].startswith("symbench: gate failed:") and "no raw samples" in r.err.splitlines()[0]
+    # ... unless the user accepts it.
+    r = cli("compare", tmp_path / "a.csv", tmp_path / "slow.csv", "--format", "json", "--allow-missing")
+    data = json.loads(r.out)
     assert r.code == 0 and data["counts"]["untestable"] == 78
     assert "no raw samples" in r.err and "no run.json" in r.err

@@ -47,6 +47,9 @@ def test_write_and_load(tmp_path: Path):
 
 def test_create_refuses_existing_runs(tmp_path: Path):
     w = RunWriter.create(tmp_path / "run", {"run_id": "r"})
+    with pytest.raises(RunDirError, match="in use by another symbench"):  # its writer is alive
+        RunWriter.create(tmp_path / "run", {"run_id": "r2"})
+    w.close()
     with pytest.raises(RunDirError, match="unfinished run.*--resume"):
         RunWriter.create(tmp_path / "run", {"run_id": "r2"})
     w.finish(complete=True)
@@ -77,6 +80,7 @@ def test_reopen_repairs_partial_rows_and_orphan_samples(tmp_path: Path):
         ",".join(str(s.get(c, "")) for c in load_samples(tmp_path / "run").columns) + "\n" for s in _samples(5)))
     with open(tmp_path / "run" / MEASUREMENTS, "a") as f:
         f.write("r,direct,dir")
+    w.close()  # the process died: the OS released its lock
     with pytest.warns(SymbenchWarning):
         w2 = RunWriter.reopen(tmp_path / "run")
     assert len(w2.rows()) == 1

@@ -37,6 +37,11 @@ which measures both sides in the same minutes. ``common_mode=False``
 :func:`symbench.analysis.paired.paired_verdict` instead: the two runs' samples
 were taken in pairs, and the statistics are those of the pairs.
 
+The gate fails closed (:func:`gate_reasons`, :attr:`Comparison.failed`): a row ok
+in the baseline but missing, skipped, error or timeout in the new run, an
+incomplete new run, or a run without raw samples fails it unless accepted
+(``compare --allow-missing``).
+
 Crossovers of both runs are compared by their position on the union of the two
 k grids; a move of more than one grid step (or a change of verdict that amounts
 to one) is listed. Differences of machine or library versions are warned about.
@@ -107,6 +112,12 @@ class Comparison:
     #: Crossovers of each run (filled by paired comparisons, which show both).
     base_crossovers: pd.DataFrame | None = None
     new_crossovers: pd.DataFrame | None = None
+    #: Why the gate cannot vouch for the new run (fails closed unless allowed); see :func:`gate_reasons`.
+    missing: list[str] = field(default_factory=list)
+    #: Rows of both runs that were compared (0: the runs share nothing).
+    shared: int = 0
+    #: Whether :attr:`missing` is accepted (``compare --allow-missing``).
+    allow_missing: bool = False
 
     @property
     def counts(self) -> dict[str, int]:
@@ -117,6 +128,11 @@ class Comparison:
     @property
     def regressions(self) -> int:
         return self.counts["regression"]
+
+    @property
+    def failed(self) -> bool:
+        """Whether the gate fails: a regression, or (unless allowed) something it could not test."""
+        return self.regressions > 0 or (bool(self.missing) and not self.allow_missing)
 
 
 def min_p_value(m: int, n: int) -> float:
@@ -377,4 +393,50 @@ def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
         warns.append("the two runs have no kernel and problem in common: nothing was compared")
     return Comparison(rows, moved, warns, threshold, alpha, base=", ".join(base.paths), new=", ".join(new.paths),
                       paired=paired, shift=shift, shift_rows=shift_rows, shift_applied=applied,
-                      base_crossovers=bc if paired else None, new_crossovers=nc if paired else None)
+                      base_crossovers=bc if paired else None, new_crossovers=nc if paired else None,
+                      missing=gate_reasons(base, new, rows), shared=len(both))
+
+
+def gate_reasons(base: Runs, new: Runs, rows: pd.DataFrame) -> list[str]:
+    """Why a comparison cannot pass as "no regression", even with none found.
+
+    The gate fails closed: what was not measured cannot have been shown not to
+    be slower. A reason is given when a row that was ``ok`` in the baseline is
+    missing from the new run, or ``skipped``, ``error`` or ``timeout`` there;
+    when the new run is incomplete (``complete: false`` in its ``run.json``);
+    and when either run has no raw samples to test.
+
+    Parameters
+    ----------
+    base, new : Runs
+        The two runs compared.
+    rows : DataFrame
+        :attr:`Comparison.rows` of the two.
+
+    Returns
+    -------
+    list of str
+        One sentence per reason; empty when the gate can decide.
+    """
+    out: list[str] = []
+    b = dedupe(base.df).drop_duplicates(list(MATCH_KEY), keep="last")
+    n = dedupe(new.df).drop_duplicates(list(MATCH_KEY), keep="last")
+    ok_base = b[b["status"] == "ok"][list(MATCH_KEY)]
+    merged = ok_base.merge(n[[*MATCH_KEY, "status"]], on=list(MATCH_KEY), how="left")
+    gone = int(merged["status"].isna().sum())
+    lost = merged[merged["status"].isin(["skipped", "error", "timeout"])]
+    if gone:
+        out.append(f"{gone} rows ok in the baseline are missing from the new run")
+    if len(lost):
+        by = lost["status"].value_counts()
+        out.append(f"{len(lost)} rows ok in the baseline are " +
+                   ", ".join(f"{int(c)} {s}" for s, c in by.items()) + " in the new run")
+    for meta in new.metas:
+        if meta and meta.get("complete") is False:
+            out.append(f"the new run {meta.get('run_id')} is incomplete (complete: false in its run.json)")
+    ok_both = rows["ratio"].notna()
+    if ok_both.any():
+        for label, runs in (("baseline", base), ("new", new)):
+            if len(runs.samples) == 0:
+                out.append(f"the {label} run has no raw samples (samples.csv) to test")
+    return out

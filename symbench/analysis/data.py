@@ -2,8 +2,9 @@
 
 Everything goes through :func:`symbench.store.load` and
 :func:`symbench.store.load_samples`, so a missing run, a CSV without the
-the fixed columns (docs/formats.md) or a newer schema raise the store's one-line errors, and a
-truncated last line is skipped with a :class:`~symbench.errors.SymbenchWarning`.
+the fixed columns (docs/formats.md) or a newer schema raise the store's one-line errors, and lines
+that do not parse are skipped with a :class:`~symbench.errors.SymbenchWarning`
+(one per file, with their count and the first bad line).
 
 Rows measured on different machines must never be compared as if they were
 one machine, so every row is tagged with ``machine_id`` and ``machine`` (a
@@ -98,7 +99,16 @@ def load_runs(paths: Sequence[str | Path]) -> Runs:
     if not paths:
         raise RunDirError("no run given; give one or more run directories or measurements CSVs")
     frames, sample_frames, metas = [], [], []
+    seen: dict[str, str] = {}
     for path in paths:
+        # The same run given twice (report RUN RUN, or RUN and RUN/measurements.csv)
+        # is read once: its samples must not count double in a test or a bootstrap.
+        p = Path(path)
+        ident = str((p / "measurements.csv" if p.is_dir() else p).resolve()) if p.exists() else str(p)
+        if ident in seen:
+            warnings.warn(f"{path} is the same run as {seen[ident]}; read once", SymbenchWarning)
+            continue
+        seen[ident] = str(path)
         df = load(path)
         meta = dict(df.attrs.get("run") or {})
         df = tag_machine(df, meta)
@@ -111,12 +121,15 @@ def load_runs(paths: Sequence[str | Path]) -> Runs:
     df.attrs = {}
     before = len(df)
     df = dedupe(df)
-    if len(paths) > 1 and len(df) < before:
+    if len(frames) > 1 and len(df) < before:
         warnings.warn(f"{before - len(df)} rows were measured more than once on the same machine; "
                       "using the run given last", SymbenchWarning)
     samples = (pd.concat(sample_frames, ignore_index=True) if sample_frames
                else pd.DataFrame(columns=[*SAMPLE_KEY, "sample", "loops", "time_s"]))
-    return Runs(df.reset_index(drop=True), samples, metas, [str(p) for p in paths])
+    if len(sample_frames) > 1 and "sample" in samples.columns:
+        # Two copies of one run (another directory, same run_id) hold the same samples.
+        samples = samples.drop_duplicates([*SAMPLE_KEY, "sample"], keep="last").reset_index(drop=True)
+    return Runs(df.reset_index(drop=True), samples, metas, list(seen.values()))
 
 
 def dedupe(df: pd.DataFrame) -> pd.DataFrame:

@@ -56,7 +56,7 @@ def report_cmd(
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Write the report to FILE instead of stdout.")] = None,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also write the figures to FILE (.png, .svg or .pdf).")] = None,
     alpha: Annotated[float, typer.Option("--alpha", help="A crossover's bracket counts only when the bootstrap puts each side's winner ahead in at least 1-alpha of resamples; else inconclusive.")] = 0.05,
-    n_boot: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples of the raw samples (0: decide on quartiles).")] = 1000,
+    n_boot: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples of the raw samples (>= 1; a run without samples decides on quartiles).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (the report is reproducible).")] = 0,
     table: Annotated[str, typer.Option("--table", help="markdown and latex: all, crossovers, regret or models.")] = "all",
     caption: Annotated[Optional[str], typer.Option("--caption", help="latex: the table's \\caption (LaTeX, used as given).")] = None,
@@ -81,8 +81,10 @@ def report_cmd(
     if (caption is not None or label is not None) and fmt_ != "latex":
         raise SymbenchError(f"--caption and --label apply to --format latex, not {fmt_}")
     _check_alpha(alpha)
-    if n_boot < 0:
-        raise SymbenchError(f"--bootstrap {n_boot} must be 0 or more")
+    if n_boot < 1:
+        # 0 used to mean "decide on quartiles" for runs with samples too, which
+        # quietly dropped the test the samples allow; bare CSVs still decide on quartiles.
+        raise SymbenchError(f"--bootstrap {n_boot}: must be 1 or more (e.g. 1000)")
     if plot is not None:
         from symbench.render.plots import FORMATS as PLOT_FORMATS
 
@@ -114,8 +116,15 @@ def compare_cmd(
     fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table, markdown, csv or json (default: table on a terminal, markdown otherwise).")] = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Write the comparison to FILE instead of stdout.")] = None,
     no_common_mode: Annotated[bool, typer.Option("--no-common-mode", help="Report the common-mode shift but do not test rows against the baseline scaled by it.")] = False,
+    allow_missing: Annotated[bool, typer.Option("--allow-missing", help="Pass the gate although baseline rows are missing, skipped, error or timeout in the new run, the new run is incomplete, or a run has no samples (each still warned about).")] = False,
 ) -> int:
     """Compare a new run with a baseline; exit 1 on any regression (a CI gate).
+
+    The gate fails closed: it also exits 1 (saying why on the first line of
+    stderr) when a row ok in the baseline is missing, skipped, error or timeout
+    in the new run, when the new run is incomplete, or when a run has no raw
+    samples to test; --allow-missing lets these pass. Two runs that share no
+    kernel and problem exit 2.
 
     A row is a regression when its median time grew by more than --threshold AND
     a one-sided Mann-Whitney U test on the raw samples gives p < --alpha (or when
@@ -145,14 +154,27 @@ def compare_cmd(
     new_runs = load_runs([new])
     cmp = compare_runs(base_runs, new_runs, threshold=threshold, alpha=alpha,
                        common_mode_correction=not no_common_mode)
+    if cmp.shared == 0:
+        raise SymbenchError(f"{baseline} and {new} share no kernel and problem: nothing to compare; "
+                            "give a baseline measured on the same grid")
+    cmp.allow_missing = allow_missing
+    gate_failed = cmp.failed
+    gate_lines = [f"{'accepted (--allow-missing)' if allow_missing else 'gate'}: {m}" for m in cmp.missing]
+    cmp.warnings.extend(gate_lines)  # in the report itself too (a CI job summary shows it)
+    if cmp.missing:
+        # First line of stderr: why the gate failed closed (or what --allow-missing let through).
+        head = "gate failed" if gate_failed else "gate passed only with --allow-missing"
+        print(f"symbench: {head}: {'; '.join(cmp.missing)}"
+              + ("; pass --allow-missing to accept" if gate_failed else ""), file=sys.stderr, flush=True)
     if fmt_ == "table" and out is None and sys.stdout.isatty():
         console().print(compare_rich(cmp))
     else:
         write_text(render_compare(cmp, fmt_), out)
         if fmt_ in ("csv", "json"):
             for w in cmp.warnings:
-                print(f"symbench: warning: {w}", file=sys.stderr)
-    return 1 if cmp.regressions else 0
+                if w not in gate_lines:  # already said on the first line
+                    print(f"symbench: warning: {w}", file=sys.stderr)
+    return 1 if gate_failed else 0
 
 
 @app.command("plot")

@@ -88,7 +88,6 @@ def sweep_cmd(
     """
     from symbench.config import load_config
     from symbench.errors import ConfigError
-    from symbench.sweep.runner import run_sweep
 
     overrides: dict[str, Any] = {
         "kernel": kernel, "op": op, "group": group, "dim": dim, "n": n, "k": k, "dtype": dtype,
@@ -97,9 +96,16 @@ def sweep_cmd(
         "adaptive": True if adaptive else None, "flush_l2": True if flush_l2 else None,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
+    if kernel is not None and not any(part.strip() for item in kernel for part in item.split(",")):
+        # An empty --kernel used to mean "every kernel": a typo'd variable in a
+        # script would silently sweep everything.
+        raise ConfigError("--kernel is empty; give kernel names, comma lists or globs (see symbench kernels), "
+                          "or leave --kernel out to run every available kernel")
     if resume is not None and (out is not None or config is not None):
         raise ConfigError("--resume continues a run in its own directory with its own config; "
                           "drop --out and --config")
+    from symbench.sweep.runner import run_sweep
+
     if progress_mode not in (None, "bar", "plain", "none"):
         raise ConfigError(f"--progress {progress_mode!r}: allowed: bar, plain, none")
     mode = progress_mode or ("none" if quiet else "bar" if sys.stdout.isatty() else "plain")
@@ -115,10 +121,13 @@ def sweep_cmd(
 
         console().print(sweep_summary(result))
     if result.interrupted:
-        warn(f"interrupted: what was measured is in {result.run_dir}; "
+        from symbench.sweep import interrupt
+
+        by = f" by {interrupt.received}" if interrupt.received else ""
+        warn(f"interrupted{by}: what was measured is in {result.run_dir}; "
              f"finish it with: symbench sweep --resume {result.run_dir}")
         print(result.run_dir, flush=True)
-        return 130
+        return interrupt.exit_code()
     print(result.run_dir, flush=True)
     return 0
 

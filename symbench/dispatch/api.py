@@ -189,15 +189,23 @@ def _convolve(x: Any, h: Any, mode: str, kernel: str | None, threads: int) -> np
     threads = int(threads)
     cacheable = type(x) is _ndarray and type(h) is _ndarray
     x_in, h_in = x, h
-    x = np.asarray(x)
-    h = np.asarray(h)
+    try:
+        x = np.asarray(x)
+        h = np.asarray(h)
+    except (TypeError, ValueError) as exc:  # ragged lists and the like
+        raise SymbenchError(f"x and h must be numeric arrays: {exc}") from None
+    for name, a in (("x", x), ("h", h)):
+        if a.dtype.kind not in "biufc":
+            # Objects and strings reach SciPy's TypeError deep in a kernel otherwise.
+            raise SymbenchError(f"{name} has dtype {a.dtype}; allowed: numeric arrays (bool, integer, "
+                                "float32, float64, complex64, complex128)")
     if x.ndim != h.ndim or x.ndim not in (1, 2):
         raise SymbenchError(f"x and h must both be 1-D or both 2-D; got {x.ndim}-D and {h.ndim}-D")
     if x.size == 0 or h.size == 0:
         raise SymbenchError("x and h must not be empty")
     dtype = np.result_type(x, h)
     if dtype.type not in _SUPPORTED:
-        # Integers, booleans, objects: SciPy's own semantics (and dtype) are the contract.
+        # Integers and booleans: SciPy's own semantics (and dtype) are the contract.
         import scipy.signal
 
         return scipy.signal.convolve(x, h, mode=mode)

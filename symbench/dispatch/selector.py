@@ -105,7 +105,21 @@ def load_table(path: str | Path, op: str = "conv") -> DispatchTable:
     table = DispatchTable.load(path)
     table.require_op(op)
     _warn_environment(table)
+    _warn_unknown_kernels(table)
     return table
+
+
+def _warn_unknown_kernels(table: DispatchTable) -> None:
+    # A table tuned with a plug-in kernel (or by a newer symbench) may name a
+    # kernel this process does not have; lookups then fall back silently, so say it once.
+    known = all_kernels()
+    unknown = sorted({k for e in table.data.get("entries", []) for k in e.get("kernels", []) if k not in known})
+    if unknown:
+        from symbench.errors import SymbenchWarning
+
+        warnings.warn(f"dispatch table {table.where} names kernels unknown here: {', '.join(unknown)}; "
+                      "where they would win, the next kernel of the ranking (or the cost model) is used",
+                      SymbenchWarning, stacklevel=3)
 
 
 def use_table(path: str | Path | None) -> DispatchTable | None:

@@ -64,7 +64,7 @@ def headline(cmp: Comparison) -> str:
     """One line: pass or fail, and how many rows of each kind."""
     c = cmp.counts
     verdict = f"FAIL: {c['regression']} regression{'s' if c['regression'] != 1 else ''}" if c["regression"] \
-        else "OK: no regression"
+        else "FAIL: fails closed (see the warnings)" if cmp.failed else "OK: no regression"
     compared = sum(c[s] for s in ("regression", "improvement", "unchanged", "noise", "untestable"))
     test = (f"paired sign test, {1 - cmp.alpha:.0%} interval" if cmp.paired
             else f"Mann-Whitney U p < {cmp.alpha:g}")
@@ -175,7 +175,7 @@ def compare_rich(cmp: Comparison) -> Any:
 def compare_json(cmp: Comparison) -> str:
     data: dict[str, Any] = {"schema": COMPARE_SCHEMA, "baseline": cmp.base, "new": cmp.new,
                             "threshold": cmp.threshold, "alpha": cmp.alpha, "paired": cmp.paired,
-                            "counts": cmp.counts, "failed": cmp.regressions > 0, "warnings": cmp.warnings}
+                            "counts": cmp.counts, "failed": cmp.failed, "warnings": cmp.warnings}
     if not cmp.paired:
         data["common_mode"] = {"shift": cmp.shift, "rows": cmp.shift_rows, "applied": cmp.shift_applied}
     data["rows"] = records(cmp.rows)

@@ -529,7 +529,10 @@ def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs
             result.dead = {("base", "new")[s]: why for s, why in run.dead.items()}
         with interrupt.critical():
             for w in writers:
-                w.finish(complete=not result.interrupted, interrupted=result.interrupted)
+                try:
+                    w.finish(complete=not result.interrupted, interrupted=result.interrupted)
+                finally:
+                    w.close()  # release the run directory's lock now, not when the writer is collected
     result.elapsed_s = time.perf_counter() - t0
     return result
 

@@ -1,10 +1,14 @@
-"""Ctrl-C as a feature: a SIGINT handler that never tears a row in half.
+"""Ctrl-C and SIGTERM as a feature: a handler that never tears a row in half.
 
 A process started in the background by a non-interactive shell (as CI does)
-inherits SIGINT *ignored*, and Python then installs no handler of its own. The
-CLI therefore installs :func:`handler` explicitly. While code runs inside
-:func:`critical` (appending a row, replacing ``run.json``) the interrupt is
-held back and raised as :class:`KeyboardInterrupt` when the block ends.
+inherits SIGINT *ignored*, and Python then installs no handler of its own; and
+Python never handles SIGTERM (the default kills the process without a word,
+leaving ``run.json`` saying nothing). The CLI therefore installs :func:`handler`
+explicitly for both. Either signal raises :class:`KeyboardInterrupt`, so one code
+path stops a sweep between two writes; :data:`received` says which signal it
+was (``"SIGINT"`` or ``"SIGTERM"``), for ``run.json`` and the exit status. While
+code runs inside :func:`critical` (appending a row, replacing ``run.json``) the
+interrupt is held back and raised when the block ends.
 """
 
 from __future__ import annotations
@@ -17,20 +21,30 @@ from typing import Iterator
 
 _depth = 0
 _pending = False
+#: The name of the last signal handled ("SIGINT", "SIGTERM"), or None.
+received: str | None = None
+#: Exit status for each signal: 128 + its number, as shells report it.
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
 
 def handler(signum: int, frame: FrameType | None) -> None:
     """Raise KeyboardInterrupt now, or when the current critical section ends."""
-    global _pending
+    global _pending, received
+    received = signal.Signals(signum).name
     if _depth:
         _pending = True
         return
     raise KeyboardInterrupt
 
 
+def exit_code() -> int:
+    """130 after SIGINT (or a KeyboardInterrupt of unknown origin), 143 after SIGTERM."""
+    return EXIT_CODES.get(received or "SIGINT", 130)
+
+
 @contextmanager
 def critical() -> Iterator[None]:
-    """Defer Ctrl-C until the block is done (file writes stay whole)."""
+    """Defer Ctrl-C and SIGTERM until the block is done (file writes stay whole)."""
     global _depth, _pending
     _depth += 1
     try:
@@ -43,6 +57,7 @@ def critical() -> Iterator[None]:
 
 
 def install() -> None:
-    """Install :func:`handler` for SIGINT, whatever the inherited disposition was."""
+    """Install :func:`handler` for SIGINT and SIGTERM, whatever the inherited disposition was."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)

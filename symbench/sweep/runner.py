@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from symbench.config import SweepConfig
-from symbench.errors import ConfigError, KernelError, SymbenchWarning
+from symbench.errors import ConfigError, KernelError, RunDirError, SymbenchWarning
 from symbench.kernels.base import Kernel
 from symbench.kernels.registry import all_kernels, required_modules, resolve
 from symbench.machine.environment import collect
 from symbench.problem import Problem
-from symbench.store import RunWriter, new_run_id, utcnow
+from symbench.store import RunWriter, check_free_space, estimate_bytes, new_run_id, utcnow
 from symbench.sweep import interrupt
 from symbench.sweep.allocator import steady_heap
 from symbench.sweep.measure import (Measurer, NoProgress, Progress, SweepResult, measure_problem,
@@ -124,16 +124,26 @@ def run_sweep(
     t_start = time.perf_counter()
     steady_heap()  # timings must not depend on what the process freed before (symbench.sweep.allocator)
     if resume is not None:
-        writer = RunWriter.reopen(resume)
-        config = SweepConfig.from_dict(writer.meta["config"])
-        _check_resume_overrides(config, overrides or {})
-        run_id = str(writer.meta["run_id"])
-        jobs = plan(config)
-        done = writer.done_keys()
-        writer.meta.setdefault("resumed", []).append(utcnow())
-        with interrupt.critical():
-            writer.meta["complete"] = False
-            writer.save_meta()
+        writer = RunWriter.reopen(resume)  # takes the run's lock: a second resume is refused
+        try:
+            config = SweepConfig.from_dict(writer.meta["config"])
+            _check_resume_overrides(config, overrides or {})
+            run_id = str(writer.meta["run_id"])
+            jobs = plan(config)
+            done = writer.done_keys()
+            check_free_space(writer.run_dir, estimate_bytes(sum(len(ks) for _, ks in jobs) - len(done),
+                                                            config.repeat))
+            writer.meta.setdefault("resumed", []).append(utcnow())
+            with interrupt.critical():
+                writer.meta["complete"] = False
+                writer.save_meta()
+        except OSError as exc:
+            writer.close()
+            raise RunDirError(f"cannot resume {writer.run_dir}: {exc.strerror or exc}; "
+                              "its rows are kept as they were") from None
+        except BaseException:
+            writer.close()
+            raise
     else:
         if config is None:
             raise ConfigError("run_sweep needs a config or resume")
@@ -141,9 +151,21 @@ def run_sweep(
         run_id = new_run_id()
         run_dir = Path(out) if out is not None else Path(results_root) / run_id
         used = {k.name: k for _, ks in jobs for k in ks}
+        meta = run_meta(config, run_id, command, used)
+        check_free_space(run_dir, estimate_bytes(sum(len(ks) for _, ks in jobs), config.repeat))
         with interrupt.critical():
-            writer = RunWriter.create(run_dir, run_meta(config, run_id, command, used))
+            writer = RunWriter.create(run_dir, meta)
         done = set()
+    try:
+        return _measure_all(writer, config, jobs, done, run_id, clock, progress, t_start)
+    finally:
+        writer.close()
+
+
+def _measure_all(writer: RunWriter, config: SweepConfig, jobs: list[tuple[Problem, list[Kernel]]],
+                 done: set[tuple[str, ...]], run_id: str, clock: Clock | None, progress: Progress,
+                 t_start: float) -> SweepResult:
+    """Measure what is not ``done`` yet; then mark the run complete only if its rows read back."""
     measurer = Measurer(config, run_id, clock)
     result = SweepResult(writer.run_dir)
     search = None
@@ -156,6 +178,7 @@ def run_sweep(
     else:
         total = sum(len(ks) for _, ks in jobs)
     progress.start(total)
+    io_error: OSError | None = None
     try:
         if search is not None:
             search.run()
@@ -169,11 +192,37 @@ def run_sweep(
                 measure_problem(measurer, writer, problem, todo, result, progress)
     except KeyboardInterrupt:
         result.interrupted = True
+    except OSError as exc:  # disk full, read-only remount, permissions changed under us
+        io_error = exc
     finally:
         progress.stop()
     result.elapsed_s = time.perf_counter() - t_start
-    with interrupt.critical():
-        writer.finish(complete=not result.interrupted, interrupted=result.interrupted)
+    kept = len(done) + len(writer.written)
+    if io_error is not None:
+        why = io_error.strerror or str(io_error)
+        try:
+            with interrupt.critical():
+                writer.finish(complete=False, interrupted=False, error=f"I/O error: {why}")
+            noted = "run.json says incomplete"
+        except OSError:
+            noted = "run.json could not be updated"
+        raise RunDirError(f"cannot write to {writer.run_dir}: {why}; the {kept} rows measured before are kept "
+                          f"({noted}); make room and finish it with --resume {writer.run_dir}") from None
+    failed = None if result.interrupted else writer.check_readback()
+    extra: dict[str, Any] = {"interrupted": result.interrupted}
+    if result.interrupted:
+        extra["interrupted_by"] = interrupt.received or "SIGINT"
+    if failed:
+        extra["error"] = failed
+    try:
+        with interrupt.critical():
+            writer.finish(complete=not result.interrupted and failed is None, **extra)
+    except OSError as exc:
+        raise RunDirError(f"cannot update {writer.run_dir}/run.json: {exc.strerror or exc}; the {kept} rows "
+                          f"measured are kept; finish it with --resume {writer.run_dir}") from None
+    if failed:
+        raise RunDirError(f"{failed}; the run is marked incomplete; check the disk and finish it with "
+                          f"--resume {writer.run_dir}")
     return result
 
 
@@ -188,6 +237,10 @@ def _check_resume_overrides(config: SweepConfig, overrides: Mapping[str, Any]) -
     base["grid"] = stored["grids"]
     rebuilt = config_from_mapping(base, config.source, given)
     if rebuilt.comparable() != config.comparable():
-        names = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(given))
-        raise ConfigError(f"--resume: {names} differ from the run's config; resume without them "
+        # Name only the options that change the config on their own: one given
+        # with the run's own value is not a difference.
+        differ = [k for k in sorted(given)
+                  if config_from_mapping(base, config.source, {k: given[k]}).comparable() != config.comparable()]
+        names = ", ".join(f"--{k.replace('_', '-')}" for k in (differ or sorted(given)))
+        raise ConfigError(f"--resume: {names} differ{'s' if len(differ) == 1 else ''} from the run's config; resume without them "
                           "(the run keeps its own config) or start a new run with --out")
