@@ -22,6 +22,8 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     # Text written to a pipe follows $COLUMNS; pytest-xdist workers set it to 80, which
     # would make in-process output depend on how the suite was started.
     monkeypatch.delenv("COLUMNS", raising=False)
+    # The pre-flight's steal sample sleeps 0.2 s per run; tests that make many runs skip the wait.
+    monkeypatch.setattr("symbench.sweep.runner.PREFLIGHT_STEAL_S", 0.0)
 
 
 @pytest.fixture(autouse=True)

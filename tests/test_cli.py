@@ -40,6 +40,11 @@ def test_info_json(cli):
     assert r.code == 0
     facts = json.loads(r.out)
     assert facts["cpu_count"] >= 1 and facts["libraries"]["numpy"]
+    checks = facts["preflight"]["checks"]
+    assert set(checks) == {"governor", "turbo", "load_average", "steal", "cgroup_quota", "battery"}
+    assert all(c["status"] in ("ok", "warn", "unknown") for c in checks.values())
+    r = cli("info")
+    assert r.code == 0 and "pre-flight checks" in r.out and "cgroup_quota" in r.out
 
 
 def test_quick_sweep_end_to_end(cli, tmp_path: Path):

@@ -195,3 +195,52 @@ def test_bad_alpha_is_refused():
     t = crossover_table([3], [1e-5], [1e-6])
     with pytest.raises(ValueError):
         find_crossovers(t.df(), alpha=0.7)
+
+
+# -- the k* interval ------------------------------------------------------------------------------
+
+def test_replicate_k_stars_interpolate_like_the_point_k_star_and_clamp_to_the_measured_ks():
+    from symbench.analysis.crossover import k_star_interval, replicate_k_stars
+
+    lr = np.log(np.array([[0.25, 0.5, 0.8, 2.0, 4.0, 8.0],   # the point table: k* in (9, 17]
+                          [2.0, 2.0, 2.0, 2.0, 2.0, 2.0],    # fft always faster: at the smallest k
+                          [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],    # never: at the largest k
+                          [0.5, 0.5, 0.5, 0.5, 0.5, 2.0]]))  # in (33, 65]
+    stars = replicate_k_stars(KS, lr)
+    b = bracket(KS, [0.25, 0.5, 0.8, 2.0, 4.0, 8.0], [1.0] * 6)
+    assert stars[0] == pytest.approx(b.k_star)
+    assert stars[1] == 3 and stars[2] == 65
+    assert stars[3] == pytest.approx(math.sqrt(33 * 65))  # -log .5 / (log 2 - log .5) = 1/2: the geometric mean
+    # identical replicates: a zero-width interval at the point k*
+    lo, hi = k_star_interval(KS, np.repeat(lr[:1], 50, axis=0))
+    assert lo == pytest.approx(b.k_star) and hi == pytest.approx(b.k_star)
+    # percentiles of the replicates' k*: 90 replicates at the point k*, 10 at sqrt(33*65)
+    many = np.concatenate([np.repeat(lr[:1], 90, axis=0), np.repeat(lr[3:4], 10, axis=0)])
+    lo, hi = k_star_interval(KS, many)
+    assert lo == pytest.approx(b.k_star) and hi == pytest.approx(math.sqrt(33 * 65))
+
+
+def test_find_crossovers_k_star_interval_brackets_the_point_k_star():
+    td = [1.0, 2.0, 3.2, 8.0, 16.0, 32.0]
+    t = crossover_table(KS, [x * 1e-5 for x in td], [4e-5] * 6)
+    r = one(find_crossovers(t.df(), t.samples_df()))
+    assert r.verdict == "crossover"
+    assert r.k_lo <= r.k_star_lo <= r.k_star <= r.k_star_hi <= r.k_hi
+    # samples 2% apart around medians whose ratio moves 2.5x between k=9 and 17: a narrow interval
+    assert r.k_star_hi / r.k_star_lo < 1.2
+    # noisier samples: a wider interval, still around k*
+    t = crossover_table(KS, [x * 1e-5 for x in td], [4e-5] * 6, spread=0.3, count=15)
+    w = one(find_crossovers(t.df(), t.samples_df()))
+    if w.verdict == "crossover":
+        assert w.k_star_hi - w.k_star_lo >= r.k_star_hi - r.k_star_lo
+
+
+def test_k_star_interval_is_nan_without_a_crossover_verdict_or_without_samples():
+    t = crossover_table(KS, [2e-5] * 6, [1e-5] * 6)  # fft always
+    r = one(find_crossovers(t.df(), t.samples_df()))
+    assert r.verdict == "fft_always" and math.isnan(r.k_star_lo) and math.isnan(r.k_star_hi)
+    td = [1.0, 2.0, 3.2, 8.0, 16.0, 32.0]
+    t = crossover_table(KS, [x * 1e-5 for x in td], [4e-5] * 6)
+    r = one(find_crossovers(t.df()))  # no samples: decided on quartiles
+    assert r.verdict == "crossover" and math.isnan(r.k_star_lo) and math.isnan(r.k_star_hi)
+    assert list(find_crossovers(t.df()).columns)[-2:] == ["k_star_lo", "k_star_hi"]

@@ -30,6 +30,18 @@ the share of bootstrap replicates that put k\\* in the same bracket (the same
 verdict included). Without raw samples the interquartile ranges of
 ``measurements.csv`` decide instead (separated when they do not overlap) and
 ``confidence`` is empty; ``decided_by`` says which was used.
+
+The k\\* interval
+----------------
+``k_star_lo`` and ``k_star_hi`` are the 2.5 and 97.5 percentiles
+(:data:`K_STAR_INTERVAL`) of the k\\* of the bootstrap replicates: each
+replicate's medians give a bracket (:func:`crossover_position`) and a k\\*
+interpolated in ``log k`` exactly as the point k\\*. A replicate in which the
+fft kernel wins at every measured k counts as the smallest k, one in which it
+never wins from some k on counts as the largest k: the interval never reaches
+beyond the measured ks. NaN unless the verdict is ``crossover`` and every k was
+decided by the bootstrap. It covers the noise *within* the run (the resampled
+samples), not what changes from one run, boot or machine state to the next.
 """
 
 from __future__ import annotations
@@ -54,7 +66,10 @@ REPORT_COLUMNS = (
 #: Columns of :func:`find_crossovers`: the fixed ones first, then ours.
 CROSSOVER_COLUMNS = (
     *REPORT_COLUMNS, "confidence", "decided_by", "note", "k_values", "device", "machine", "machine_id",
+    "k_star_lo", "k_star_hi",
 )
+#: Percentiles of the bootstrap replicates' k\\* that bound ``k_star_lo`` and ``k_star_hi``.
+K_STAR_INTERVAL = (2.5, 97.5)
 #: A problem group: everything but the kernel and k.
 GROUP_COLUMNS = SERIES_FIELDS
 #: A series: a problem group without n (one line of a k* vs n plot).
@@ -186,14 +201,64 @@ def why_no_pairs(df: pd.DataFrame) -> str | None:
     return None
 
 
+def replicate_k_stars(ks: Sequence[float], log_ratios: np.ndarray) -> np.ndarray:
+    """The k\\* of each bootstrap replicate, interpolated in ``log k`` like the point k\\*.
+
+    Parameters
+    ----------
+    ks : sequence of float
+        Measured kernel sizes, ascending.
+    log_ratios : ndarray, shape (B, K)
+        ``log(t_direct / t_fft)`` of each replicate's medians at each k.
+
+    Returns
+    -------
+    ndarray, shape (B,)
+        A replicate with no crossover among the ks is put at the edge it lies
+        beyond: the smallest k (fft faster everywhere) or the largest k (fft not
+        faster at the largest k).
+
+    Examples
+    --------
+    >>> np.round(replicate_k_stars([8, 32], np.array([[-1.0, 1.0], [1.0, 1.0], [-1.0, -1.0]])), 6).tolist()
+    [16.0, 8.0, 32.0]
+    """
+    kv = np.asarray(ks, dtype=float)
+    k = np.log(kv)
+    lr = np.asarray(log_ratios, dtype=float)
+    pos = np.asarray(crossover_position(lr > 0)).reshape(-1)
+    out = np.where(pos == 0, kv[0], kv[-1]).astype(float)
+    inner = (pos > 0) & (pos < k.size)
+    if inner.any():
+        rows = np.nonzero(inner)[0]
+        hi = pos[inner]
+        lo = hi - 1
+        r_lo, r_hi = lr[rows, lo], lr[rows, hi]  # r_lo <= 0 < r_hi by construction
+        frac = -r_lo / (r_hi - r_lo)
+        out[inner] = np.exp(k[lo] + frac * (k[hi] - k[lo]))
+    return out
+
+
+def k_star_interval(ks: Sequence[float], log_ratios: np.ndarray,
+                    percentiles: tuple[float, float] = K_STAR_INTERVAL) -> tuple[float, float]:
+    """``(k_star_lo, k_star_hi)``: percentiles of the replicates' k\\* (:func:`replicate_k_stars`)."""
+    stars = replicate_k_stars(ks, log_ratios)
+    if stars.size == 0:
+        return math.nan, math.nan
+    lo, hi = np.percentile(stars, percentiles)
+    return float(lo), float(hi)
+
+
 def _score(d_row: Mapping[str, Any], f_row: Mapping[str, Any], d_s: np.ndarray | None,
            f_s: np.ndarray | None, n_boot: int, seed: int) -> tuple[float, np.ndarray | None, str]:
-    """P(fft faster) at one k, the replicate outcomes, and how it was decided."""
+    """P(fft faster) at one k, the replicates' ``log(t_direct / t_fft)``, and how it was decided."""
     if d_s is not None and f_s is not None and d_s.size >= 2 and f_s.size >= 2 and n_boot > 0:
         bd = _boot_medians(d_s, n_boot, seed, f"{d_row['machine_id']}|{d_row['kernel']}|{d_row['k']}")
         bf = _boot_medians(f_s, n_boot, seed, f"{f_row['machine_id']}|{f_row['kernel']}|{f_row['k']}")
-        faster = bd > bf
-        return float(faster.mean()), faster, "bootstrap"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_ratio = np.log(bd) - np.log(bf)
+        log_ratio = np.where(bd > bf, np.maximum(log_ratio, np.finfo(float).tiny), np.minimum(log_ratio, 0.0))
+        return float((bd > bf).mean()), log_ratio, "bootstrap"
     q1d, q3d = float(d_row.get("time_q1_s", math.nan)), float(d_row.get("time_q3_s", math.nan))
     q1f, q3f = float(f_row.get("time_q1_s", math.nan)), float(f_row.get("time_q3_s", math.nan))
     if all(math.isfinite(v) for v in (q1d, q3d, q1f, q3f)):
@@ -234,10 +299,13 @@ def _pair_row(group: Mapping[str, Any], d_rows: pd.DataFrame, f_rows: pd.DataFra
     if b.position > 0 and scores[b.position - 1] > alpha:
         ties.append(b.position - 1)
     verdict = "inconclusive" if ties else b.verdict
-    confidence = math.nan
+    confidence = k_star_lo = k_star_hi = math.nan
     if all(r is not None for r in reps):
-        pos_b = crossover_position(np.stack(reps, axis=1))
+        log_ratios = np.stack(reps, axis=1)
+        pos_b = crossover_position(log_ratios > 0)
         confidence = float(np.mean(pos_b == b.position))
+        if verdict == "crossover":
+            k_star_lo, k_star_hi = k_star_interval(ks, log_ratios)
     if decided_by == "bootstrap":
         nd, nf = min(x[0] for x in n_samples), min(x[1] for x in n_samples)
         method = f"bootstrap of median ({n_boot} resamples, >={nd}+{nf} samples)"
@@ -264,6 +332,7 @@ def _pair_row(group: Mapping[str, Any], d_rows: pd.DataFrame, f_rows: pd.DataFra
         "confidence": confidence, "decided_by": decided_by, "note": note,
         "k_values": ",".join(_fmt_k(k) for k in ks),
         "device": group["device"], "machine": group["machine"], "machine_id": group["machine_id"],
+        "k_star_lo": k_star_lo, "k_star_hi": k_star_hi,
     }
 
 
@@ -314,7 +383,7 @@ def find_crossovers(df: pd.DataFrame, samples: pd.DataFrame | None = None, *,
     if len(out):
         for c in ("dim", "batch", "c_in", "c_out", "threads", "n"):
             out[c] = out[c].astype("int64")
-        for c in ("k_star", "k_lo", "k_hi", "speedup_at_kmax", "log2_n", "confidence"):
+        for c in ("k_star", "k_lo", "k_hi", "speedup_at_kmax", "log2_n", "confidence", "k_star_lo", "k_star_hi"):
             out[c] = out[c].astype("float64")
         out = out.sort_values(["machine_id", *GROUP_COLUMNS, "direct_kernel", "fft_kernel"],
                               kind="stable").reset_index(drop=True)

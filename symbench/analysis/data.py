@@ -25,7 +25,7 @@ import pandas as pd
 from symbench.errors import RunDirError
 from symbench.problem import KEY_FIELDS
 from symbench.errors import SymbenchWarning
-from symbench.store import load, load_samples
+from symbench.store import fmt_value, load, load_samples
 
 #: Machine id and label of rows whose run has no ``run.json`` (a bare CSV).
 UNKNOWN_MACHINE = ("unknown", "unknown machine (no run.json)")
@@ -130,6 +130,42 @@ def load_runs(paths: Sequence[str | Path]) -> Runs:
         # Two copies of one run (another directory, same run_id) hold the same samples.
         samples = samples.drop_duplicates([*SAMPLE_KEY, "sample"], keep="last").reset_index(drop=True)
     return Runs(df.reset_index(drop=True), samples, metas, list(seen.values()))
+
+
+def disturbed_rows(df: pd.DataFrame, metas: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, bool]:
+    """Which rows of ``df`` were measured in a window ``run.json``'s ``noise`` flags as disturbed.
+
+    Returns
+    -------
+    (ndarray of bool, bool)
+        A mask over ``df``'s rows, and whether some run named only the first of
+        its disturbed problems (``disturbed_truncated``: more rows may be affected).
+    """
+    flagged: set[tuple[str, ...]] = set()
+    truncated = False
+    for meta in metas:
+        noise = (meta or {}).get("noise")
+        if not isinstance(noise, Mapping):
+            continue
+        truncated = truncated or bool(noise.get("disturbed_truncated"))
+        run_id = str(meta.get("run_id", ""))
+        for p in noise.get("disturbed_problems") or ():
+            if isinstance(p, Mapping):
+                flagged.add((run_id, *(str(p.get(c, "")) for c in KEY_FIELDS), str(p.get("source", "grid"))))
+    if not flagged or len(df) == 0:
+        return np.zeros(len(df), dtype=bool), truncated
+    cols = ["run_id", *KEY_FIELDS]
+    src = df["source"] if "source" in df.columns else pd.Series("grid", index=df.index)
+    keys = zip(*(df[c] for c in cols), src)
+    mask = np.array([(*(fmt_value(v) for v in key[:-1]), str(key[-1] or "grid")) in flagged for key in keys],
+                    dtype=bool)
+    return mask, truncated
+
+
+def rounds_of(metas: Sequence[Mapping[str, Any]]) -> int:
+    """The fewest rounds (independent repetitions of the whole sweep) of the runs given; 1 today."""
+    counts = [int(((m or {}).get("config") or {}).get("rounds") or 1) for m in metas if m] or [1]
+    return min(counts)
 
 
 def dedupe(df: pd.DataFrame) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from symbench.analysis.crossover import DEFAULT_ALPHA, DEFAULT_BOOT, find_crossovers, why_no_pairs
-from symbench.analysis.data import Runs
+from symbench.analysis.data import Runs, disturbed_rows, rounds_of, series_label
 from symbench.analysis.models import add_model_k_star, fit_models, predict_crossovers
 from symbench.analysis.regret import auto_regret
 
@@ -56,6 +56,33 @@ def run_summaries(runs: Runs) -> list[dict[str, Any]]:
     return out
 
 
+def disturbed_note(runs: Runs, cross: pd.DataFrame) -> str | None:
+    """One line when a verdict rests on rows measured while run.json's ``noise`` says the machine was disturbed."""
+    if not len(cross):
+        return None
+    df = runs.df
+    mask, truncated = disturbed_rows(df, runs.metas)
+    if not mask.any():
+        return None
+    bad = df[mask]
+    hit = []
+    for r in cross.to_dict("records"):
+        ks = {float(k) for k in str(r["k_values"]).split(",") if k}
+        same = bad[(bad["machine_id"] == r["machine_id"]) & bad["kernel"].isin([r["direct_kernel"], r["fft_kernel"]])]
+        for c in ("op", "group", "dim", "dtype", "mode", "batch", "c_in", "c_out", "threads", "n"):
+            same = same[same[c].astype(str) == str(r[c])]
+        if len(same) and same["k"].astype(float).isin(ks).any():
+            hit.append(r)
+    if not hit:
+        return None
+    first = hit[0]
+    more = "; more may be, as a run names only its first disturbed problems" if truncated else ""
+    return (f"warning: {len(hit)} of {len(cross)} verdicts rest on rows measured while the machine was "
+            f"disturbed (steal or other processes' CPU over run.json's noise thresholds), e.g. "
+            f"{series_label(first, with_n=True)} {first['direct_kernel']} vs {first['fft_kernel']}{more}; "
+            f"measure again on a quieter machine")
+
+
 def build_report(runs: Runs, *, alpha: float = DEFAULT_ALPHA, n_boot: int = DEFAULT_BOOT,
                  seed: int = 0) -> Report:
     """Crossovers, cost models, model predictions and auto-kernel regret of ``runs``.
@@ -84,6 +111,12 @@ def build_report(runs: Runs, *, alpha: float = DEFAULT_ALPHA, n_boot: int = DEFA
     machines = df["machine_id"].nunique()
     if machines > 1:
         notes.append(f"{machines} machines: their rows are kept apart (see the machine column)")
+    warn = disturbed_note(runs, cross)
+    if warn:
+        notes.append(warn)
+    if len(cross) and rounds_of(runs.metas) == 1:
+        notes.append("one round per run: confidence and the k* interval cover only the noise within this run "
+                     "(its samples), not what changes from one run to the next (load, boot, frequency)")
     not_ok = int((df["status"] != "ok").sum())
     if not_ok:
         counts = df.loc[df["status"] != "ok", "status"].value_counts()

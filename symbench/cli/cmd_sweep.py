@@ -37,19 +37,23 @@ def kernels_cmd(
 def info_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> int:
-    """Machine and library facts, as a run records them in run.json (timer overhead included)."""
+    """Machine and library facts, as a run records them in run.json (timer overhead and pre-flight checks included)."""
     from symbench.kernels.registry import required_modules
     from symbench.machine.environment import collect
+    from symbench.machine.noise import preflight
     from symbench.sweep.timing import timer_overhead
 
     facts = collect(devices=True, libraries=required_modules())
     facts["timer"] = timer_overhead(calls=20_000)
+    facts["preflight"] = preflight()
     if as_json:
         print_json(facts)
         return 0
-    from symbench.render.kernels import facts_table
+    from symbench.render.kernels import facts_table, preflight_table
 
+    checks = facts.pop("preflight")
     console().print(facts_table(facts))
+    console().print(preflight_table(checks))
     return 0
 
 

@@ -76,3 +76,19 @@ def facts_table(facts: Mapping[str, Any]) -> Table:
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def preflight_table(pre: Mapping[str, Any]) -> Table:
+    """The pre-flight checks (:func:`symbench.machine.noise.preflight`): value, and advice where one warns."""
+    table = Table(title=f"pre-flight checks ({pre.get('warnings', 0)} warning"
+                        f"{'' if pre.get('warnings', 0) == 1 else 's'})", show_header=True)
+    table.add_column("check", no_wrap=True)
+    table.add_column("value")
+    table.add_column("advice")
+    for name, check in (pre.get("checks") or {}).items():
+        if check.get("status") == "unknown":
+            table.add_row(name, "unknown", f"({check.get('reason')})")
+        else:
+            table.add_row(name, str(check.get("value")),
+                          f"[bold]warning:[/bold] {check['advice']}" if check.get("advice") else "ok")
+    return table

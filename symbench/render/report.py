@@ -35,6 +35,15 @@ def bracket_text(row: dict[str, Any]) -> str:
     return bracket_of("", row.get("k_lo"), row.get("k_hi"))
 
 
+def k_star_text(row: dict[str, Any]) -> str:
+    """``45 (33-65)``: k* and its bootstrap interval (``k_star_lo``-``k_star_hi``) when there is one."""
+    k = fmt_num(row["k_star"])
+    lo, hi = row.get("k_star_lo"), row.get("k_star_hi")
+    if not k or is_missing(lo) or is_missing(hi):
+        return k
+    return f"{k} ({fmt_num(lo)}-{fmt_num(hi)})"
+
+
 def _series_key_label(row: dict[str, Any], machines: int) -> str:
     label = series_label(row)
     if str(row.get("device", "cpu")) != "cpu":
@@ -52,8 +61,8 @@ def _cross_sections(report: Report) -> Iterator[tuple[str, list[list[str]]]]:
         title = _series_key_label(r, machines)
         sections.setdefault(title, []).append([
             fmt_int(r["n"]), str(r["direct_kernel"]), str(r["fft_kernel"]), str(r["verdict"]),
-            fmt_num(r["k_star"]), bracket_text(r), fmt_pct(r["confidence"]), fmt_num(r.get("model_k_star")),
-            fmt_ratio(r["speedup_at_kmax"]), fmt_num(r["log2_n"]),
+            k_star_text(r), bracket_text(r), fmt_pct(r["confidence"]), fmt_num(r.get("model_k_star")),
+            fmt_ratio(r["speedup_at_kmax"]), fmt_num(r["log2_n"]), fmt_num(r["k_star"]),
         ])
     yield from sections.items()
 
@@ -97,7 +106,8 @@ def _how_decided(report: Report) -> list[str]:
              f"measured k; bracket (k_lo, k_hi]; k* interpolated where log(t_direct/t_fft) crosses 0 "
              f"(linear in log k). Verdicts are checked on the raw samples by a bootstrap of the median "
              f"({report.n_boot} resamples): a side of the bracket counts only when P >= {1 - report.alpha:g}; "
-             f"otherwise the row is inconclusive. Confidence: share of resamples giving the same bracket."]
+             f"otherwise the row is inconclusive. Confidence: share of resamples giving the same bracket. "
+             f"In parentheses after k*: the 2.5 and 97.5 percentiles of the resamples' k* (k_star_lo, k_star_hi)."]
     df = report.crossovers
     if len(df):
         methods = sorted(set(df["decided_by"]) - {"bootstrap"})
@@ -158,6 +168,7 @@ def report_markdown(report: Report, table: str = "all") -> str:
         if not sections:
             out += ["No crossovers: nothing to pair.", ""]
         for title, rows in sections:
+            rows = [r[:len(_CROSS_HEAD)] for r in rows]  # the last cell is k* alone, for narrow tables
             out += [f"### {md_escape(title)}", "", markdown_table(_CROSS_HEAD, rows, _CROSS_RIGHT)]
     if len(report.regret) and "regret" in want:
         out += ["## Regret of auto kernels", "",
@@ -192,6 +203,8 @@ def _tex_cross_sections(report: Report) -> list[tuple[str, list[list[Any]]]]:
     sections: dict[str, list[list[Any]]] = {}
     for r in df.to_dict("records"):
         k = tex_num(r["k_star"])
+        if k and not is_missing(r.get("k_star_lo")) and not is_missing(r.get("k_star_hi")):
+            k = TeX(f"{k} ({tex_num(r['k_star_lo'])}--{tex_num(r['k_star_hi'])})")
         if k and r["verdict"] == "inconclusive":
             k = TeX(k + "$^\\dagger$")
         elif not k:
@@ -220,7 +233,8 @@ def _tex_crossovers(report: Report, caption: str | None, label: str | None) -> s
         return latex_float(["No crossovers: nothing to pair."], [], [False], caption, label,
                            comment="symbench crossovers: nothing to pair")
     notes = ["$k^\\ast$: smallest measured $k$ from which the FFT kernel wins at every larger $k$,",
-             "interpolated in $\\log k$; bracket $(k_{\\mathrm{lo}}, k_{\\mathrm{hi}}]$;",
+             "interpolated in $\\log k$ (in parentheses: 2.5--97.5 percentiles of the bootstrap $k^\\ast$);",
+             "bracket $(k_{\\mathrm{lo}}, k_{\\mathrm{hi}}]$;",
              "speedup of the FFT kernel at the largest $k$."]
     if any("dagger" in str(row[3]) for _, rows in sections for row in rows):
         notes.append(f"$^\\dagger$ inconclusive at $\\alpha = {report.alpha:g}$.")
@@ -304,11 +318,14 @@ def report_latex(report: Report, table: str = "all", caption: str | None = None,
 
 
 #: Crossover columns at narrower widths: secondary columns go first, then direct and fft stack.
+#: "k*" is k* with its interval (``45 (33-65)``); narrower layouts show "k* alone" instead.
 _CROSS_LAYOUTS = (
     _CROSS_HEAD,
     ("n", "direct", "fft", "verdict", "k*", "bracket", "confidence=conf.", "speedup at k_max=speedup"),
     ("n", "direct / fft", "verdict", "k*", "bracket", "confidence=conf.", "speedup at k_max=speedup"),
+    ("n", "direct / fft", "verdict", "k* alone=k*", "bracket", "confidence=conf.", "speedup at k_max=speedup"),
     ("n", "direct / fft", "verdict", "k*", "bracket"),
+    ("n", "direct / fft", "verdict", "k* alone=k*", "bracket"),
 )
 _REGRET_LAYOUTS = (_REGRET_HEAD, ("auto kernel", "median regret=median", "worst regret=worst", "worst problem",
                                   "fastest there"))
@@ -340,7 +357,8 @@ def report_rich(report: Report) -> Any:
         if note.startswith("nothing to pair"):
             parts.append(Text(note, style="bold"))
     for title, rows in _cross_sections(report):
-        parts.append(fit_table(f"crossovers: {title}", _cols(_CROSS_HEAD, _CROSS_RIGHT), rows, _CROSS_LAYOUTS))
+        parts.append(fit_table(f"crossovers: {title}", _cols((*_CROSS_HEAD, "k* alone"), (*_CROSS_RIGHT, True)),
+                               rows, _CROSS_LAYOUTS))
     if len(report.regret):
         parts.append(fit_table("regret of auto kernels (t_auto / fastest kernel of the same problem)",
                                _cols(_REGRET_HEAD, _REGRET_RIGHT), _regret_rows(report), _REGRET_LAYOUTS))
@@ -354,7 +372,7 @@ def report_rich(report: Report) -> Any:
         parts.append(Text(line))
     for note in report.notes:
         if not note.startswith("nothing to pair"):
-            parts.append(Text(f"note: {note}"))
+            parts.append(Text(note if note.startswith("warning:") else f"note: {note}"))
     return Group(*parts)
 
 

@@ -271,7 +271,9 @@ class AdaptiveSearch:
         """The points of ``kernels`` at ``problem``; those not on disk yet are measured (together) and written."""
         missing = [k for k in kernels if (k.name, problem) not in self.points]
         if missing:
-            for kern, row, samples in self._measure(missing, problem, source):
+            with self.measurer.watch(problem, source):
+                measured = self._measure(missing, problem, source)
+            for kern, row, samples in measured:
                 with interrupt.critical():
                     self.writer.append(row, samples)
                 self.result.counts[row["status"]] = self.result.counts.get(row["status"], 0) + 1

@@ -11,19 +11,21 @@ are the runner's (:mod:`symbench.sweep.runner`); the adaptive search
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 
 from symbench.config import SweepConfig
 from symbench.kernels.base import Kernel, KernelOptions, close_quietly, thread_limits
 from symbench.machine.environment import available_memory
-from symbench.problem import Problem, make_inputs
+from symbench.machine.noise import NoiseRecord
+from symbench.problem import KEY_FIELDS, Problem, make_inputs
 from symbench.reference import reference, rel_err
 from symbench.store import RunWriter, fmt_value
 from symbench.sweep import interleave, interrupt
@@ -81,6 +83,21 @@ class Measurer:
     clock: Clock | None = None
     #: (kernel, series) -> (k, seconds): the first k whose single call exceeded max_call.
     cut: dict[tuple[str, tuple], tuple[int, float]] = field(default_factory=dict)
+    #: Reads the machine's noise around each problem (:mod:`symbench.machine.noise`); None: not recorded.
+    noise: NoiseRecord | None = None
+
+    @contextlib.contextmanager
+    def watch(self, problem: Problem, source: str = "grid") -> Iterator[None]:
+        """Record the machine's noise while the kernels of ``problem`` are measured (two file reads)."""
+        if self.noise is None:
+            yield
+            return
+        self.noise.start()
+        try:
+            yield
+        finally:
+            key = {f: fmt_value(v) for f, v in zip(KEY_FIELDS, problem.key())}
+            self.noise.stop(problem.label(), {**key, "source": source})
 
     @property
     def options(self) -> KernelOptions:
@@ -208,7 +225,7 @@ def measure_problem(measurer: Measurer, writer: RunWriter, problem: Problem, ker
     machine load hits all of them alike; their rows are then written together.
     """
     inputs = None
-    with thread_limits(problem.threads):
+    with thread_limits(problem.threads), measurer.watch(problem, source):
         if INTERLEAVE and interleave.applies(measurer, problem, kernels):
             inputs = problem_inputs(problem, measurer.config.seed)
             for row, samples in interleave.measure_interleaved(measurer, problem, kernels, inputs, source):

@@ -23,6 +23,7 @@ from symbench.errors import ConfigError, KernelError, RunDirError, SymbenchWarni
 from symbench.kernels.base import Kernel
 from symbench.kernels.registry import all_kernels, required_modules, resolve
 from symbench.machine.environment import collect
+from symbench.machine.noise import MAX_LABELS, NoiseRecord, preflight
 from symbench.problem import Problem
 from symbench.store import RunWriter, check_free_space, estimate_bytes, new_run_id, utcnow
 from symbench.sweep import interrupt
@@ -30,6 +31,9 @@ from symbench.sweep.allocator import steady_heap
 from symbench.sweep.measure import (Measurer, NoProgress, Progress, SweepResult, measure_problem,
                                     problem_inputs, row_key)
 from symbench.sweep.timing import Clock, timer_overhead
+
+#: Seconds of /proc/stat the pre-flight's steal check samples (tests set 0).
+PREFLIGHT_STEAL_S = 0.2
 
 __all__ = ["Measurer", "SweepResult", "plan", "problem_inputs", "run_meta", "run_sweep"]
 
@@ -81,6 +85,7 @@ def run_meta(config: SweepConfig, run_id: str, command: Sequence[str] | None,
         "environment": {**collect(planner=config.planner, devices=gpu, libraries=required_modules()),
                         "allocator": steady_heap()},
         "timer": timer_overhead(calls=20_000),
+        "preflight": preflight(steal_sample_s=PREFLIGHT_STEAL_S),
         "kernels": {name: k.info() for name, k in kernels.items()},
     }
 
@@ -166,7 +171,8 @@ def _measure_all(writer: RunWriter, config: SweepConfig, jobs: list[tuple[Proble
                  done: set[tuple[str, ...]], run_id: str, clock: Clock | None, progress: Progress,
                  t_start: float) -> SweepResult:
     """Measure what is not ``done`` yet; then mark the run complete only if its rows read back."""
-    measurer = Measurer(config, run_id, clock)
+    noise = NoiseRecord()
+    measurer = Measurer(config, run_id, clock, noise=noise)
     result = SweepResult(writer.run_dir)
     search = None
     if config.adaptive:
@@ -202,14 +208,15 @@ def _measure_all(writer: RunWriter, config: SweepConfig, jobs: list[tuple[Proble
         why = io_error.strerror or str(io_error)
         try:
             with interrupt.critical():
-                writer.finish(complete=False, interrupted=False, error=f"I/O error: {why}")
+                writer.finish(complete=False, interrupted=False, error=f"I/O error: {why}",
+                              noise=_noise_summary(writer.meta, noise))
             noted = "run.json says incomplete"
         except OSError:
             noted = "run.json could not be updated"
         raise RunDirError(f"cannot write to {writer.run_dir}: {why}; the {kept} rows measured before are kept "
                           f"({noted}); make room and finish it with --resume {writer.run_dir}") from None
     failed = None if result.interrupted else writer.check_readback()
-    extra: dict[str, Any] = {"interrupted": result.interrupted}
+    extra: dict[str, Any] = {"interrupted": result.interrupted, "noise": _noise_summary(writer.meta, noise)}
     if result.interrupted:
         extra["interrupted_by"] = interrupt.received or "SIGINT"
     if failed:
@@ -224,6 +231,23 @@ def _measure_all(writer: RunWriter, config: SweepConfig, jobs: list[tuple[Proble
         raise RunDirError(f"{failed}; the run is marked incomplete; check the disk and finish it with "
                           f"--resume {writer.run_dir}")
     return result
+
+
+def _noise_summary(meta: Mapping[str, Any], noise: NoiseRecord) -> dict[str, Any]:
+    """``run.json``'s ``noise``; after ``--resume`` the disturbed problems of the earlier sessions are kept."""
+    summary = noise.summary()
+    before = meta.get("noise")
+    if isinstance(before, dict) and before.get("problems"):
+        earlier = list(before.get("disturbed_problems") or [])
+        summary["disturbed"] += int(before.get("disturbed") or 0)
+        summary["problems"] += int(before.get("problems") or 0)
+        summary["judged"] += int(before.get("judged") or 0)
+        merged = earlier + summary["disturbed_problems"]
+        summary["disturbed_problems"] = merged[:MAX_LABELS]
+        summary["disturbed_truncated"] = bool(before.get("disturbed_truncated")) or len(merged) > MAX_LABELS \
+            or summary["disturbed_truncated"]
+        summary["sessions"] = int(before.get("sessions") or 1) + 1  # medians and maxima: the last session's
+    return summary
 
 
 def _check_resume_overrides(config: SweepConfig, overrides: Mapping[str, Any]) -> None:
