@@ -50,13 +50,17 @@ DEFAULT_PAIRS = 20
 #: uninterrupted one, where a single long timing would carry every preemption
 #: of its span into the pair's ratio.
 BEST_OF = 10
+#: Fewest timings a sample is the fastest of (rows whose call is longer than the
+#: sample's budget included): with one, a single preemption or an unlucky heap
+#: placement (see the worker's heap jitter) is the sample.
+MIN_BEST_OF = 3
 #: One side's sample lasts about ``SAMPLE_SHARE * min_time``: a row's 2 x pairs
 #: samples then cost about what a sweep's samples of it cost (the budget: ab at
 #: most 2.5x a sweep of the same config).
 SAMPLE_SHARE = 0.5
 #: Fewest pairs of a row whose single call is longer than a sample's budget
-#: (with alpha 0.01 the sign test needs 7; 10 leave room for a wild pair).
-MIN_PAIRS = 10
+#: (with alpha 0.01 the sign test needs 7; 14 are two in each of the 7 incarnations).
+MIN_PAIRS = 14
 #: Rows whose single call exceeds ``max_call`` take this many pairs of one call
 #: (the fewest with which a one-sided sign test can reach p < 0.01 is 7).
 SLOW_ROW_PAIRS = 8
@@ -412,6 +416,7 @@ class ABRun:
                  run_ids: list[str], pairs: int, incarnations: int = 1) -> None:
         self.config, self.clients, self.writers, self.run_ids, self.pairs = config, clients, writers, run_ids, pairs
         self.incarnations = max(1, incarnations)
+        self.jitter = True
         self.incarnation = 0
         self.dead: dict[int, str] = {}
         self.cut: dict[tuple[str, tuple], tuple[int, float]] = {}
@@ -555,7 +560,7 @@ class ABRun:
                     return
                 loops, call_s = int(reply["loops"]), float(reply["best_s"])
                 timing = loops * call_s
-                best_of = max(1, min(BEST_OF, int(round(budget / timing)))) if timing > 0 else BEST_OF
+                best_of = max(MIN_BEST_OF, min(BEST_OF, int(round(budget / timing)))) if timing > 0 else BEST_OF
                 pairs = self.pairs
                 if timing * best_of > budget * 1.5:  # long calls: fewer pairs keep the row's cost bounded
                     pairs = max(min(MIN_PAIRS, self.pairs), math.ceil(self.pairs * budget / (timing * best_of)))
@@ -571,7 +576,8 @@ class ABRun:
         for i in range(pairs):
             for s in abba_order(i):
                 if s in ids and s not in self.dead:
-                    self.call(s, {"op": "sample", "id": ids[s], "loops": loops, "best_of": best_of})
+                    self.call(s, {"op": "sample", "id": ids[s], "loops": loops, "best_of": best_of,
+                                  "jitter": self.jitter})
             if all(s in self.dead for s in ids):
                 return
 

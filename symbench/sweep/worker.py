@@ -92,6 +92,53 @@ class _Open:
         self.host: list[float] = []
 
 
+class _HeapJitter:
+    """Moves where malloc places a kernel's next temporaries, at random, before a timing.
+
+    A kernel that allocates per call (numpy.convolve copies the reversed filter
+    and allocates its output) runs at a speed that depends on where those
+    blocks land modulo a cache line: numpy.convolve of 65536 x 257 points took
+    2.20 or 2.57 ms in one process depending only on a small block allocated
+    before it. Which of those a process gets is an accident of its history, so
+    two workers differed systematically (one per-process offset for all their
+    pairs). ``shift`` holds a block of a random size (16 to 4096 bytes) in place
+    of the previous one; the kernel's blocks then land elsewhere, and each
+    timing sees a random placement instead of the process's one.
+    """
+
+    def __init__(self) -> None:
+        import ctypes
+        import ctypes.util
+        import random
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        self._malloc, self._free = libc.malloc, libc.free
+        self._malloc.restype, self._malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+        self._free.restype, self._free.argtypes = None, [ctypes.c_void_p]
+        self._rng = random.Random()
+        self._held: int | None = None
+
+    def shift(self) -> None:
+        block = self._malloc(16 * self._rng.randint(1, 256))
+        if self._held:
+            self._free(self._held)
+        self._held = block
+
+
+_jitter: Any = None
+
+
+def _heap_jitter() -> Any:
+    """The process's :class:`_HeapJitter`, or None where there is no C malloc to call."""
+    global _jitter
+    if _jitter is None:
+        try:
+            _jitter = _HeapJitter()
+        except (OSError, AttributeError):
+            _jitter = False
+    return _jitter or None
+
+
 class Worker:
     """Serves the protocol's requests; one instance per process."""
 
@@ -218,9 +265,15 @@ class Worker:
         self._set_threads(o.problem.threads)
         # The collector stays out of the timed region; collecting before every
         # sample would cost milliseconds per sample, so it runs at open/row only.
+        jitter = _heap_jitter() if msg.get("jitter") else None
         gc.disable()
         try:
-            total = min(o.clock.measure(o.prepared.call, loops) for _ in range(best_of))
+            times = []
+            for _ in range(best_of):
+                if jitter is not None:
+                    jitter.shift()
+                times.append(o.clock.measure(o.prepared.call, loops))
+            total = min(times)
         finally:
             gc.enable()
         per_call = total / loops
