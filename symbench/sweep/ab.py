@@ -9,7 +9,10 @@ parent then asks for one sample at a time, alternating sides in ABBA order
 (A B, B A, A B, ...), so that the two samples of a pair are taken
 milliseconds apart and no other symbench process uses the CPU during a timed
 call. Both sides use the same loop count for a row (autoranged on the base),
-so a pair compares like with like.
+so a pair compares like with like. A worker process has offsets of its own (where
+malloc put a kernel's temporaries), so the worker moves that placement before
+each timing, and each row's pairs are spread over several *incarnations*
+(fresh pairs of workers, :class:`ABRun`).
 
 Each side's rows and samples go to an ordinary run directory (``DIR/base``,
 ``DIR/new``); sample ``i`` of a row in one is paired with sample ``i`` of the

@@ -27,10 +27,12 @@ kernel failure is *not* such an error, it is a row with status ``error``).
 ``{"op": "autorange", "id": ID, "min_time": float}``
     ``{"loops": int, "best_s": float}``: the loop count that makes a timing last
     ``min_time`` (default: the config's).
-``{"op": "sample", "id": ID, "loops": N, "best_of": M, "keep": bool}``
+``{"op": "sample", "id": ID, "loops": N, "best_of": M, "keep": bool, "jitter": bool}``
     ``{"seconds": float}``: seconds per call of one sample: the fastest of ``M``
     (default 1) back-to-back timings of ``N`` calls; kept for the row unless
-    ``keep`` is false (a warm-up sample).
+    ``keep`` is false (a warm-up sample). With ``jitter`` (default false) the
+    heap placement of the kernel's temporaries is moved before each timing
+    (:class:`_HeapJitter`). Older workers ignore the field.
 ``{"op": "row", "id": ID}``
     ``{"row": {...}, "samples": [...]}``: the row with statistics of the kept samples; closes ``ID``.
 ``{"op": "close", "id": ID}``
