@@ -254,3 +254,23 @@ def test_a_common_shift_beyond_the_threshold_is_not_hidden(tmp_path, cli):
     assert r.code == 1 and "Common-mode shift: 1.300x" in r.out
     r = cli("compare", a, b, "--no-common-mode", "--format", "json")
     assert r.code == 1 and '"applied": false' in r.out
+
+
+def test_pairs_spread_over_incarnations_and_their_medians_guard_the_verdict():
+    from symbench.analysis.paired import INCARNATION_STRIDE, ordered_incarnation_index
+    from symbench.sweep.ab import split_pairs
+
+    assert split_pairs(20, 7) == [3, 3, 3, 3, 3, 3, 2] and sum(split_pairs(9, 7)) == 9
+    groups = np.repeat(np.arange(7), 3)
+    # Per-process offsets: five incarnations 13 % slow, two of them mostly fast.
+    d = np.array([0.13] * 15 + [-0.1, -0.1, 0.2, -0.1, -0.1, 0.2])
+    assert paired_verdict(d, 0.10, 0.01)["status"] == "regression"  # the pairs alone are fooled
+    assert paired_verdict(d, 0.10, 0.01, groups)["status"] != "regression"
+    # A real 25 % slowdown survives one incarnation whose offset went the other way.
+    d = math.log(1.25) + np.array([0.0, 0.05, -0.05, 0.1, -0.3, 0.02, 0.0])[groups]
+    assert paired_verdict(d, 0.10, 0.01, groups)["status"] == "regression"
+    from symbench.problem import KEY_FIELDS
+
+    s = pd.DataFrame({**{c: "x" for c in KEY_FIELDS}, "kernel": "k", "time_s": 1.0,
+                      "sample": [2 * INCARNATION_STRIDE + 1, 0, INCARNATION_STRIDE, 1]})
+    assert list(next(iter(ordered_incarnation_index(s).values()))) == [0, 0, 1, 2]

@@ -59,7 +59,8 @@ import pandas as pd
 from symbench.analysis.crossover import GROUP_COLUMNS, find_crossovers
 from symbench.analysis.data import Runs, dedupe, row_samples, sample_index
 from symbench.analysis.stats import mann_whitney_p
-from symbench.analysis.paired import INTERVAL_COLUMNS, ordered_sample_index, paired_verdict, row_pairs
+from symbench.analysis.paired import (INTERVAL_COLUMNS, ordered_incarnation_index, ordered_sample_index,
+                                      paired_verdict, row_incarnations, row_pairs)
 from symbench.problem import KEY_FIELDS
 
 DEFAULT_THRESHOLD = 0.10
@@ -234,6 +235,7 @@ def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataF
     n = dedupe(new).drop_duplicates(list(MATCH_KEY), keep="last")
     if paired:
         bi, ni = ordered_sample_index(base_samples), ordered_sample_index(new_samples)
+        bg = ordered_incarnation_index(base_samples)
     else:
         bi, ni = sample_index(base_samples), sample_index(new_samples)
     merged = b.merge(n, on=list(MATCH_KEY), how="outer", suffixes=("_b", "_n"), indicator=True)
@@ -250,7 +252,8 @@ def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataF
         else:
             sb, sn = r["status_b"], r["status_n"]
             if sb == "ok" and sn == "ok" and paired:
-                v = paired_verdict(row_pairs(bi, ni, {**key, "source": r.get("source_b", "grid")}), threshold, alpha)
+                pkey = {**key, "source": r.get("source_b", "grid")}
+                v = paired_verdict(row_pairs(bi, ni, pkey), threshold, alpha, row_incarnations(bg, pkey, bi, ni))
                 out.update(v, base_samples=v["pairs"], new_samples=v["pairs"])
             elif sb == "ok" and sn == "ok":
                 bs = row_samples(bi, {**key, "run_id": r["run_id_b"], "source": r.get("source_b", "grid")})

@@ -40,6 +40,15 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+#: ``symbench ab`` numbers sample ``i`` of a row's incarnation ``r`` (its ``r``-th pair of
+#: fresh worker processes) ``r * INCARNATION_STRIDE + i``.
+INCARNATION_STRIDE = 100_000
+
+#: One-sided level of the incarnations' sign-test bound (see the module's rules): with 7
+#: incarnations it is their second smallest (largest) median, P = 8/128; the guard lets
+#: one incarnation's offset go the other way without hiding a real change.
+INCARNATION_ALPHA = 0.07
+
 #: Columns ab adds to :data:`symbench.analysis.compare.COMPARE_COLUMNS`.
 INTERVAL_COLUMNS = ("ratio_lo", "ratio_hi", "pairs")
 
@@ -107,7 +116,8 @@ def median_interval(d: np.ndarray, alpha: float) -> tuple[float, float, float]:
     return est, float(d[j - 1]), float(d[n - j])
 
 
-def paired_verdict(d: np.ndarray, threshold: float, alpha: float) -> dict[str, Any]:
+def paired_verdict(d: np.ndarray, threshold: float, alpha: float,
+                   groups: np.ndarray | None = None) -> dict[str, Any]:
     """Status, ratio, interval, p-value and note of one row's log-ratios (see the module's rules).
 
     Parameters
@@ -118,6 +128,10 @@ def paired_verdict(d: np.ndarray, threshold: float, alpha: float) -> dict[str, A
         Relative change that counts (0.10: 10 %).
     alpha : float
         One-sided level of each bound of the interval.
+    groups : ndarray, optional
+        The incarnation (pair of worker processes) of each pair. With more than
+        one, the interval is the hull of the pairs' interval and the interval of
+        the incarnations' medians (see the module's rules).
 
     Returns
     -------
@@ -126,6 +140,14 @@ def paired_verdict(d: np.ndarray, threshold: float, alpha: float) -> dict[str, A
     """
     d = np.asarray(d, dtype=float)
     est, lo, hi = median_interval(d, alpha)
+    meds = np.empty(0)
+    if groups is not None and d.size:
+        g = np.asarray(groups)[: d.size]
+        labels = np.unique(g)
+        if labels.size > 1:
+            meds = np.array([np.median(d[g == x]) for x in labels])
+            _, lo_i, hi_i = median_interval(meds, INCARNATION_ALPHA)
+            lo, hi = min(lo, lo_i), max(hi, hi_i)
     out: dict[str, Any] = {"ratio": math.exp(est) if math.isfinite(est) else math.nan,
                            "ratio_lo": math.exp(lo), "ratio_hi": math.exp(hi), "pairs": int(d.size),
                            "p_value": math.nan, "note": ""}
@@ -139,15 +161,16 @@ def paired_verdict(d: np.ndarray, threshold: float, alpha: float) -> dict[str, A
         out.update(status="unchanged")
         return out
     direction = "slower" if slower else "faster"
-    if sign_rank(d.size, alpha) == 0:
-        out.update(status="untestable",
-                   note=f"{r:.2f}x ({direction}) but {d.size} pairs cannot reach p < {alpha:g}")
+    if sign_rank(d.size, alpha) == 0 or (meds.size and sign_rank(meds.size, INCARNATION_ALPHA) == 0):
+        what = f"{d.size} pairs" if sign_rank(d.size, alpha) == 0 else f"{meds.size} incarnations"
+        out.update(status="untestable", note=f"{r:.2f}x ({direction}) but {what} cannot reach p < {alpha:g}")
         return out
     p = sign_p(d, greater=slower)
     out["p_value"] = p
+    of = f"{d.size} pairs" + (f" in {meds.size} incarnations" if meds.size else "")
     if (slower and lo > 0) or (faster and hi < 0):
         out.update(status="regression" if slower else "improvement",
-                   note=f"{r:.2f}x {direction}, {1 - alpha:.0%} interval {interval}, {d.size} pairs")
+                   note=f"{r:.2f}x {direction}, {1 - alpha:.0%} interval {interval}, {of}")
     else:
         out.update(status="noise", note=f"{r:.2f}x {direction} but the interval {interval} includes 1")
     return out
@@ -173,6 +196,40 @@ def ordered_sample_index(samples: pd.DataFrame | None) -> dict[tuple[str, ...], 
             for key, g in s.groupby(cols, sort=False)}
 
 
+def ordered_incarnation_index(samples: pd.DataFrame | None) -> dict[tuple[str, ...], np.ndarray]:
+    """The incarnation of each sample (``sample // INCARNATION_STRIDE``), keyed and ordered as
+    :func:`ordered_sample_index`; all 0 for runs without incarnations."""
+    from symbench.problem import KEY_FIELDS
+
+    if samples is None or len(samples) == 0 or "time_s" not in samples.columns or "sample" not in samples.columns:
+        return {}
+    s = samples.copy()
+    if "source" not in s.columns:
+        s["source"] = "grid"
+    s = s.sort_values("sample", kind="stable")
+    inc = pd.to_numeric(s["sample"], errors="coerce").fillna(0).astype(np.int64) // INCARNATION_STRIDE
+    s["_inc"] = inc.to_numpy()
+    cols = ["kernel", *KEY_FIELDS, "source"]
+    return {tuple(str(v) for v in key): g["_inc"].to_numpy()
+            for key, g in s.groupby(cols, sort=False)}
+
+
+def row_incarnations(inc_b: Mapping[tuple[str, ...], np.ndarray], key: Mapping[str, Any],
+                     base: Mapping[tuple[str, ...], np.ndarray], new: Mapping[tuple[str, ...], np.ndarray]
+                     ) -> np.ndarray | None:
+    """The incarnation of each of a row's pairs (as :func:`row_pairs` returns them), from the base's samples."""
+    from symbench.problem import KEY_FIELDS
+
+    k = tuple(str(key.get(c, "grid" if c == "source" else "")) for c in ("kernel", *KEY_FIELDS, "source"))
+    g, b, n = inc_b.get(k), base.get(k), new.get(k)
+    if g is None or b is None or n is None:
+        return None
+    m = min(len(b), len(n))
+    bb, nn = np.asarray(b[:m], dtype=float), np.asarray(n[:m], dtype=float)
+    good = np.isfinite(bb) & np.isfinite(nn) & (bb > 0) & (nn > 0)
+    return np.asarray(g[:m])[good]
+
+
 def row_pairs(index_b: Mapping[tuple[str, ...], np.ndarray], index_n: Mapping[tuple[str, ...], np.ndarray],
               key: Mapping[str, Any]) -> np.ndarray:
     """Log-ratios of one row from two :func:`ordered_sample_index` tables."""
@@ -182,5 +239,6 @@ def row_pairs(index_b: Mapping[tuple[str, ...], np.ndarray], index_n: Mapping[tu
     return log_ratios(index_b.get(k), index_n.get(k))
 
 
-__all__ = ["INTERVAL_COLUMNS", "binom_cdf_half", "log_ratios", "median_interval", "ordered_sample_index",
-           "paired_verdict", "row_pairs", "sign_p", "sign_rank"]
+__all__ = ["INCARNATION_ALPHA", "INCARNATION_STRIDE", "INTERVAL_COLUMNS", "binom_cdf_half", "log_ratios", "median_interval",
+           "ordered_incarnation_index", "ordered_sample_index", "paired_verdict", "row_incarnations", "row_pairs",
+           "sign_p", "sign_rank"]

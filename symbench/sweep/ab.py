@@ -9,7 +9,10 @@ parent then asks for one sample at a time, alternating sides in ABBA order
 (A B, B A, A B, ...), so that the two samples of a pair are taken
 milliseconds apart and no other symbench process uses the CPU during a timed
 call. Both sides use the same loop count for a row (autoranged on the base),
-so a pair compares like with like.
+so a pair compares like with like. A worker process has offsets of its own (where
+malloc put a kernel's temporaries), so the worker moves that placement before
+each timing, and each row's pairs are spread over several *incarnations*
+(fresh pairs of workers, :class:`ABRun`).
 
 Each side's rows and samples go to an ordinary run directory (``DIR/base``,
 ``DIR/new``); sample ``i`` of a row in one is paired with sample ``i`` of the
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Mapping, Sequence
 
+from symbench.analysis.paired import INCARNATION_STRIDE
 from symbench.config import SweepConfig
 from symbench.errors import KernelError, SymbenchError
 from symbench.problem import Problem
@@ -49,16 +53,23 @@ DEFAULT_PAIRS = 20
 #: uninterrupted one, where a single long timing would carry every preemption
 #: of its span into the pair's ratio.
 BEST_OF = 10
+#: Fewest timings a sample is the fastest of (rows whose call is longer than the
+#: sample's budget included): with one, a single preemption or an unlucky heap
+#: placement (see the worker's heap jitter) is the sample.
+MIN_BEST_OF = 3
 #: One side's sample lasts about ``SAMPLE_SHARE * min_time``: a row's 2 x pairs
 #: samples then cost about what a sweep's samples of it cost (the budget: ab at
 #: most 2.5x a sweep of the same config).
 SAMPLE_SHARE = 0.5
 #: Fewest pairs of a row whose single call is longer than a sample's budget
-#: (with alpha 0.01 the sign test needs 7; 10 leave room for a wild pair).
-MIN_PAIRS = 10
+#: (with alpha 0.01 the sign test needs 7; 14 are two in each of the 7 incarnations).
+MIN_PAIRS = 14
 #: Rows whose single call exceeds ``max_call`` take this many pairs of one call
 #: (the fewest with which a one-sided sign test can reach p < 0.01 is 7).
 SLOW_ROW_PAIRS = 8
+#: Pairs of fresh workers a row's pairs are spread over (see :class:`ABRun`). With
+#: alpha 0.01 the sign test over the incarnations' medians needs 7 of them.
+INCARNATIONS = 7
 #: Seconds a worker may take to import symbench and its kernels and say hello.
 HELLO_TIMEOUT_S = 120.0
 
@@ -140,7 +151,13 @@ class WorkerClient:
 
     def start(self) -> None:
         """Start the worker and check its hello; bad sides are :class:`SymbenchError`."""
+        self.spawn()
+        self.handshake()
+
+    def spawn(self, cpus: set[int] | None = None) -> None:
+        """Start the worker process, on ``cpus`` if given (its hello is read by :meth:`handshake`)."""
         side = self.side
+        self._next = 0
         self._stderr = tempfile.TemporaryFile()
         env = {**os.environ, **side.env}
         try:
@@ -151,7 +168,16 @@ class WorkerClient:
                                          env=env, start_new_session=True)
         except OSError as exc:
             raise SymbenchError(f"{side.option} {side.python!r}: cannot start it ({exc.strerror})") from None
-        assert self.proc.stdout is not None
+        if cpus and hasattr(os, "sched_setaffinity"):
+            try:
+                os.sched_setaffinity(self.proc.pid, cpus)
+            except OSError:
+                pass
+
+    def handshake(self) -> None:
+        """Read and check the worker's hello; bad sides are :class:`SymbenchError`."""
+        side = self.side
+        assert self.proc is not None and self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], HELLO_TIMEOUT_S)
         line = self.proc.stdout.readline() if ready else ""
         try:
@@ -336,15 +362,69 @@ def _bare_row(run_id: str, kernel: str, problem: Problem, seed: int, status: str
     return row
 
 
+def split_pairs(pairs: int, incarnations: int) -> list[int]:
+    """Pairs per incarnation: ``pairs`` split as evenly as possible, the first ones one larger."""
+    q, r = divmod(pairs, incarnations)
+    return [q + (1 if i < r else 0) for i in range(incarnations)]
+
+
+@dataclass
+class _RowState:
+    """A row being measured over several incarnations (in the parent)."""
+
+    problem: Problem
+    kernel: str
+    rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+    samples: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: {0: [], 1: []})
+    plan: list[int] = field(default_factory=list)  # pairs per incarnation; empty: final after incarnation 0
+    loops: int = 0
+    best_of: int = 1
+    warm: bool = True  # an untimed sample per side before the pairs (not for rows of one-call samples)
+    final: bool = False
+
+
+def merge_row(row: Mapping[str, Any], samples: Sequence[Mapping[str, Any]], problem: Problem) -> dict[str, Any]:
+    """``row`` with the statistics of all its ``samples`` (several incarnations' worth), as a sweep computes them."""
+    from symbench.sweep.timing import Measurement
+
+    out = dict(row)
+    if not samples:
+        return out
+    host = [s.get("host_time_s") for s in samples]
+    m = Measurement(tuple(float(s["time_s"]) for s in samples), int(samples[-1]["loops"]),
+                    tuple(float(h) for h in host) if all(h is not None for h in host) else ())
+    out.update(samples=len(m.samples), loops=m.loops, time_s=m.median, time_min_s=m.min, time_q1_s=m.q1,
+               time_q3_s=m.q3, time_mean_s=m.mean, time_std_s=m.std,
+               gflops=problem.flops() / m.median / 1e9 if m.median > 0 else math.nan,
+               host_time_s=m.host_median if m.host_samples else None)
+    return out
+
+
 class ABRun:
-    """State of one ab run: the two workers, their writers, and who is still alive."""
+    """State of one ab run: the two workers, their writers, who is still alive, and the rows being measured.
+
+    A row's pairs are spread over ``incarnations`` pairs of fresh workers
+    (:func:`split_pairs`): all rows take their first pairs in the first two
+    workers, then both workers are replaced and every row takes its next
+    pairs, and so on. A worker process has offsets of its own (where malloc put
+    a kernel's temporaries, modulo a cache line: numpy.convolve of 4096 x 257
+    points was 13 % faster in one process than in the other, with a tight
+    interval, in A/A); over several incarnations such an offset is noise, which
+    :func:`symbench.analysis.paired.paired_verdict` accounts for with the
+    incarnations' medians. Sample ``i`` of incarnation ``r`` is numbered
+    ``r * INCARNATION_STRIDE + i`` in ``samples.csv``.
+    """
 
     def __init__(self, config: SweepConfig, clients: list[WorkerClient], writers: list[RunWriter],
-                 run_ids: list[str], pairs: int) -> None:
+                 run_ids: list[str], pairs: int, incarnations: int = 1) -> None:
         self.config, self.clients, self.writers, self.run_ids, self.pairs = config, clients, writers, run_ids, pairs
+        self.incarnations = max(1, incarnations)
+        self.jitter = True
+        self.incarnation = 0
         self.dead: dict[int, str] = {}
         self.cut: dict[tuple[str, tuple], tuple[int, float]] = {}
         self.settings = config.to_dict()
+        self.states: list[_RowState] = []
 
     def alive(self) -> list[int]:
         return [s for s in (0, 1) if s not in self.dead]
@@ -362,14 +442,52 @@ class ABRun:
             self.writers[s].append(row, samples)
 
     def measure(self, problem: Problem, kernel: str) -> None:
-        """Both sides' rows of one (kernel, problem), sampled in ABBA turns."""
+        """Both sides' rows of one (kernel, problem) in the first incarnation; final rows are written now."""
         cfg = self.config
+        st = _RowState(problem, kernel)
+        self.states.append(st)
         cut = self.cut.get((kernel, problem.series()))
         if cut and problem.k > cut[0]:
             msg = (f"not run: one call at k={cut[0]} took {cut[1]:.3g} s, over --max-call {cfg.max_call:g} s")
             for s in (0, 1):
                 self.write(s, _bare_row(self.run_ids[s], kernel, problem, cfg.seed, "timeout", msg))
+            st.final = True
             return
+        self._take(st)
+        if not st.plan:  # not opened on some side, or a single incarnation: its rows are final now
+            self.finish(st)
+
+    def next_incarnation(self) -> None:
+        """Every row that wants pairs from incarnation ``self.incarnation`` takes them (workers already fresh)."""
+        for st in self.states:
+            if not st.final and len(st.plan) > self.incarnation and st.plan[self.incarnation] > 0:
+                self._take(st)
+                if self.dead:
+                    return
+
+    def finish(self, st: _RowState) -> None:
+        """Write a row's two sides with all the samples it has."""
+        if st.final:
+            return
+        st.final = True
+        cfg = self.config
+        like = next(iter(st.rows.values()), None)
+        for s in (0, 1):
+            row = st.rows.get(s)
+            if row is None:
+                if s in self.dead:
+                    self.write(s, _bare_row(self.run_ids[s], st.kernel, st.problem, cfg.seed, "error",
+                                            self.dead[s], like))
+                continue
+            self.write(s, merge_row(row, st.samples[s], st.problem) if st.samples[s] else row, st.samples[s])
+
+    def finish_all(self) -> None:
+        for st in self.states:
+            self.finish(st)
+
+    def _take(self, st: _RowState) -> None:
+        """Open the row in the current workers, take this incarnation's pairs, and keep the samples."""
+        cfg, problem, kernel, inc = self.config, st.problem, st.kernel, self.incarnation
         ids: dict[int, int] = {}
         rows: dict[int, dict[str, Any]] = {}
         single: dict[int, float] = {}
@@ -390,7 +508,7 @@ class ABRun:
         samples: dict[int, list[dict[str, Any]]] = {0: [], 1: []}
         try:
             if ids:
-                self._sample(problem, kernel, ids, single)
+                self._sample(st, ids, single)
             for s in list(ids):
                 if s in self.dead:
                     continue
@@ -409,44 +527,118 @@ class ABRun:
         like = next(iter(rows.values()), None)
         for s in (0, 1):
             if s in self.dead and (s not in rows or s in ids or rows[s].get("status") in ("ok", "mismatch")):
-                self.write(s, _bare_row(self.run_ids[s], kernel, problem, cfg.seed, "error", self.dead[s], like))
-            elif s in rows:
-                self.write(s, rows[s], samples[s])
+                if inc == 0 or s not in st.rows:
+                    rows[s] = _bare_row(self.run_ids[s], kernel, problem, cfg.seed, "error", self.dead[s], like)
+                else:  # died in a later incarnation: the row keeps what the earlier ones measured
+                    continue
+            if s not in rows:
+                continue
+            for smp in samples[s]:
+                smp["sample"] = inc * INCARNATION_STRIDE + int(smp["sample"])
+            if inc == 0 or st.rows.get(s, {}).get("status") not in ("ok", "mismatch") or \
+                    rows[s].get("status") not in ("ok", "mismatch"):
+                st.rows[s] = rows[s]
+            st.samples[s].extend(samples[s])
+        if inc == 0:
+            both_open = len(ids) == 2 and not self.dead
+            if not both_open:
+                st.plan = []
+        elif len(ids) < 2 or any(r.get("status") not in ("ok", "mismatch") for r in rows.values()):
+            self.finish(st)  # a later incarnation failed: the row stops here with what it has
         slow = [t for t in single.values() if t > cfg.max_call]
         if slow:
             self.cut[(kernel, problem.series())] = (problem.k, max(slow))
 
-    def _sample(self, problem: Problem, kernel: str, ids: dict[int, int], single: dict[int, float]) -> None:
+    def _sample(self, st: _RowState, ids: dict[int, int], single: dict[int, float]) -> None:
         cfg = self.config
-        first = min(ids)  # the base when it is open: both sides use its loop count
-        if max(single.values()) > cfg.max_call:
-            loops, pairs, best_of = 1, min(self.pairs, SLOW_ROW_PAIRS), 1
-        else:
-            budget = cfg.min_time * SAMPLE_SHARE
-            reply = self.call(first, {"op": "autorange", "id": ids[first], "min_time": budget / BEST_OF})
-            if reply is None:
-                return
-            loops, call_s = int(reply["loops"]), float(reply["best_s"])
-            timing = loops * call_s
-            best_of = max(1, min(BEST_OF, int(round(budget / timing)))) if timing > 0 else BEST_OF
-            pairs = self.pairs
-            if timing * best_of > budget * 1.5:  # long calls: fewer pairs keep the row's cost bounded
-                pairs = max(min(MIN_PAIRS, self.pairs), math.ceil(self.pairs * budget / (timing * best_of)))
-            # One untimed sample per side first: the new side has not been
-            # autoranged, and its first sample would pay for caches and pages.
+        if self.incarnation == 0:
+            first = min(ids)  # the base when it is open: both sides use its loop count
+            if max(single.values()) > cfg.max_call:
+                loops, pairs, best_of = 1, min(self.pairs, SLOW_ROW_PAIRS), 1
+                st.warm = False
+            else:
+                budget = cfg.min_time * SAMPLE_SHARE
+                reply = self.call(first, {"op": "autorange", "id": ids[first], "min_time": budget / BEST_OF})
+                if reply is None:
+                    return
+                loops, call_s = int(reply["loops"]), float(reply["best_s"])
+                timing = loops * call_s
+                best_of = max(MIN_BEST_OF, min(BEST_OF, int(round(budget / timing)))) if timing > 0 else BEST_OF
+                pairs = self.pairs
+                if timing * best_of > budget * 1.5:  # long calls: fewer pairs keep the row's cost bounded
+                    pairs = max(min(MIN_PAIRS, self.pairs), math.ceil(self.pairs * budget / (timing * best_of)))
+            st.loops, st.best_of = loops, best_of
+            st.plan = split_pairs(pairs, self.incarnations) if len(ids) == 2 else [pairs]
+        loops, best_of, pairs = st.loops, st.best_of, st.plan[self.incarnation]
+        if st.warm:
+            # One untimed sample per side first: a fresh worker's first sample (and the
+            # new side's, which has not autoranged) would pay for caches and pages.
             for s in list(ids):
                 if s not in self.dead:
-                    self.call(s, {"op": "sample", "id": ids[s], "loops": loops, "best_of": BEST_OF, "keep": False})
+                    self.call(s, {"op": "sample", "id": ids[s], "loops": loops, "best_of": 1, "keep": False})
         for i in range(pairs):
             for s in abba_order(i):
                 if s in ids and s not in self.dead:
-                    self.call(s, {"op": "sample", "id": ids[s], "loops": loops, "best_of": best_of})
+                    self.call(s, {"op": "sample", "id": ids[s], "loops": loops, "best_of": best_of,
+                                  "jitter": self.jitter})
             if all(s in self.dead for s in ids):
                 return
 
 
+def measuring_cpu() -> int | None:
+    """The CPU both workers are pinned to while they measure (None where affinity is unknown)."""
+    return max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+
+
+def spare_cpus() -> set[int] | None:
+    """CPUs other than :func:`measuring_cpu`, where the next incarnation's workers import meanwhile."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = set(os.sched_getaffinity(0))
+    rest = cpus - {max(cpus)}
+    return rest or None
+
+
+def spawn_workers(sides: Sequence[Side]) -> list[WorkerClient]:
+    """The next incarnation's workers, started now on the spare CPUs (their imports take about a second)."""
+    clients = [WorkerClient(side) for side in sides]
+    try:
+        for c in clients:
+            c.spawn(spare_cpus())
+    except BaseException:
+        for c in clients:
+            c.stop()
+        raise
+    return clients
+
+
+def start_workers(clients: Sequence[WorkerClient], spawned: bool = False) -> None:
+    """Start both workers (in parallel: the imports take most of a second), check their hellos, pin them.
+
+    Both on the same CPU: on a shared machine (or with SMT siblings) the CPUs are
+    not alike, and a worker stays where the scheduler last put it, so two workers
+    on two CPUs differ for reasons of their own (A/A rows were 10-40 % apart with
+    tight intervals). On one CPU they take turns in the same place.
+    """
+    try:
+        if not spawned:
+            for c in clients:
+                c.spawn()
+        for c in clients:
+            c.handshake()
+    except BaseException:
+        for c in clients:
+            c.stop()
+        raise
+    cpu = measuring_cpu()
+    if cpu is not None:
+        for c in clients:
+            c.request({"op": "pin", "cpus": [cpu]})
+
+
 def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs: int = DEFAULT_PAIRS,
-           command: Sequence[str] | None = None, progress: Progress | None = None) -> ABResult:
+           command: Sequence[str] | None = None, progress: Progress | None = None,
+           incarnations: int = INCARNATIONS) -> ABResult:
     """Measure ``config`` on two sides, sampling in ABBA turns; write ``out/base`` and ``out/new``.
 
     Parameters
@@ -460,6 +652,8 @@ def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs
         A new (or empty) directory.
     pairs : int
         Samples per side and row, taken in pairs.
+    incarnations : int
+        Pairs of fresh workers each row's pairs are spread over (at most ``pairs``).
     command : sequence of str, optional
         The command line recorded in both ``run.json``.
     progress : Progress, optional
@@ -482,20 +676,12 @@ def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SymbenchError(f"--out {str(out)!r} exists and is not an empty directory; choose a new directory")
     clients = [WorkerClient(base), WorkerClient(new)]
+    upcoming: list[WorkerClient] = []
     result = ABResult(out, pairs=pairs)
     writers: list[RunWriter] = []
     run = None
     try:
-        for c in clients:
-            c.start()
-        # Both workers on the same CPU: on a shared machine (or with SMT siblings) the
-        # CPUs are not alike, and a worker stays where the scheduler last put it, so
-        # two workers on two CPUs differ for reasons of their own (A/A rows were 10-40 %
-        # apart with tight intervals). On one CPU they take turns in the same place.
-        if hasattr(os, "sched_getaffinity"):
-            cpu = max(os.sched_getaffinity(0))
-            for c in clients:
-                c.request({"op": "pin", "cpus": [cpu]})
+        start_workers(clients)
         known = list(dict.fromkeys([*clients[0].kernels, *clients[1].kernels]))
         jobs = plan_names(config, known)
         stamp = new_run_id()
@@ -510,22 +696,43 @@ def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs
                                             "started": utcnow()}}
             with interrupt.critical():
                 writers.append(RunWriter.create(out / c.side.label, meta))
-        run = ABRun(config, clients, writers, run_ids, pairs)
-        progress.start(sum(len(n) for _, n in jobs))
+        incarnations = max(1, min(incarnations, pairs))
+        run = ABRun(config, clients, writers, run_ids, pairs, incarnations)
+        total = sum(len(n) for _, n in jobs)
+        progress.start(total * incarnations)
         try:
+            if incarnations > 1:
+                upcoming = spawn_workers([base, new])
             for problem, names in jobs:
                 for name in names:
                     run.measure(problem, name)
                     result.rows += 1
                     progress.advance(f"{name} {problem.label()}")
+            for inc in range(1, incarnations):
+                if run.dead:  # a side that died stays dead: the rows keep what they have
+                    break
+                for c in clients:
+                    c.stop()
+                clients[:], upcoming = upcoming, []
+                try:
+                    start_workers(clients, spawned=True)
+                except (SymbenchError, WorkerDied, OSError) as exc:
+                    run.dead[1] = str(exc)
+                    break
+                if inc + 1 < incarnations:
+                    upcoming = spawn_workers([base, new])
+                run.incarnation = inc
+                run.next_incarnation()
+                progress.advance(f"incarnation {inc + 1} of {incarnations}", total)
         except KeyboardInterrupt:
             result.interrupted = True
         finally:
             progress.stop()
     finally:
-        for c in clients:
+        for c in [*clients, *upcoming]:
             c.stop()
         if run is not None:
+            run.finish_all()
             result.dead = {("base", "new")[s]: why for s, why in run.dead.items()}
         with interrupt.critical():
             for w in writers:
@@ -537,5 +744,5 @@ def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs
     return result
 
 
-__all__ = ["ABResult", "ABRun", "DEFAULT_PAIRS", "Side", "WorkerClient", "WorkerDied", "abba_order", "parse_env",
-           "plan_names", "resolve_python", "run_ab"]
+__all__ = ["ABResult", "ABRun", "DEFAULT_PAIRS", "INCARNATIONS", "INCARNATION_STRIDE", "Side", "WorkerClient", "WorkerDied", "abba_order", "parse_env",
+           "merge_row", "plan_names", "resolve_python", "run_ab", "split_pairs", "start_workers"]

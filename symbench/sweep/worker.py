@@ -27,10 +27,12 @@ kernel failure is *not* such an error, it is a row with status ``error``).
 ``{"op": "autorange", "id": ID, "min_time": float}``
     ``{"loops": int, "best_s": float}``: the loop count that makes a timing last
     ``min_time`` (default: the config's).
-``{"op": "sample", "id": ID, "loops": N, "best_of": M, "keep": bool}``
+``{"op": "sample", "id": ID, "loops": N, "best_of": M, "keep": bool, "jitter": bool}``
     ``{"seconds": float}``: seconds per call of one sample: the fastest of ``M``
     (default 1) back-to-back timings of ``N`` calls; kept for the row unless
-    ``keep`` is false (a warm-up sample).
+    ``keep`` is false (a warm-up sample). With ``jitter`` (default false) the
+    heap placement of the kernel's temporaries is moved before each timing
+    (:class:`_HeapJitter`). Older workers ignore the field.
 ``{"op": "row", "id": ID}``
     ``{"row": {...}, "samples": [...]}``: the row with statistics of the kept samples; closes ``ID``.
 ``{"op": "close", "id": ID}``
@@ -90,6 +92,53 @@ class _Open:
         self.loops = 0
         self.samples: list[float] = []
         self.host: list[float] = []
+
+
+class _HeapJitter:
+    """Moves where malloc places a kernel's next temporaries, at random, before a timing.
+
+    A kernel that allocates per call (numpy.convolve copies the reversed filter
+    and allocates its output) runs at a speed that depends on where those
+    blocks land modulo a cache line: numpy.convolve of 65536 x 257 points took
+    2.20 or 2.57 ms in one process depending only on a small block allocated
+    before it. Which of those a process gets is an accident of its history, so
+    two workers differed systematically (one per-process offset for all their
+    pairs). ``shift`` holds a block of a random size (16 to 4096 bytes) in place
+    of the previous one; the kernel's blocks then land elsewhere, and each
+    timing sees a random placement instead of the process's one.
+    """
+
+    def __init__(self) -> None:
+        import ctypes
+        import ctypes.util
+        import random
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        self._malloc, self._free = libc.malloc, libc.free
+        self._malloc.restype, self._malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+        self._free.restype, self._free.argtypes = None, [ctypes.c_void_p]
+        self._rng = random.Random()
+        self._held: int | None = None
+
+    def shift(self) -> None:
+        block = self._malloc(16 * self._rng.randint(1, 256))
+        if self._held:
+            self._free(self._held)
+        self._held = block
+
+
+_jitter: Any = None
+
+
+def _heap_jitter() -> Any:
+    """The process's :class:`_HeapJitter`, or None where there is no C malloc to call."""
+    global _jitter
+    if _jitter is None:
+        try:
+            _jitter = _HeapJitter()
+        except (OSError, AttributeError):
+            _jitter = False
+    return _jitter or None
 
 
 class Worker:
@@ -218,9 +267,15 @@ class Worker:
         self._set_threads(o.problem.threads)
         # The collector stays out of the timed region; collecting before every
         # sample would cost milliseconds per sample, so it runs at open/row only.
+        jitter = _heap_jitter() if msg.get("jitter") else None
         gc.disable()
         try:
-            total = min(o.clock.measure(o.prepared.call, loops) for _ in range(best_of))
+            times = []
+            for _ in range(best_of):
+                if jitter is not None:
+                    jitter.shift()
+                times.append(o.clock.measure(o.prepared.call, loops))
+            total = min(times)
         finally:
             gc.enable()
         per_call = total / loops
@@ -290,6 +345,19 @@ def _load_plugins() -> None:
             register(kernel)
 
 
+def _preload() -> None:
+    """Import what every row's reference needs (scipy.signal: most of a second) before the hello.
+
+    ab starts both sides' workers at once and reads their hellos afterwards, so
+    these imports run side by side, before the workers are pinned to one CPU
+    (several times a job: see :mod:`symbench.sweep.ab`'s incarnations).
+    """
+    try:
+        import scipy.signal  # noqa: F401
+    except Exception:  # without scipy the reference falls back to numpy
+        pass
+
+
 def serve(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
     """Run the worker loop until ``bye`` or end of input; returns the exit status.
 
@@ -313,6 +381,7 @@ def serve(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
 
     steady_heap()  # as a sweep does: timings must not depend on what the process freed before
     _load_plugins()
+    _preload()
     worker = Worker()
 
     def send(obj: dict[str, Any]) -> None:
@@ -321,6 +390,9 @@ def serve(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
 
     send(worker.hello())
     gc.collect()
+    # What was imported lives as long as the process: out of the collector's sight,
+    # the full collection after each row (op_row) takes a millisecond, not 50 ms.
+    gc.freeze()
     try:
         for line in stdin:
             line = line.strip()
