@@ -203,7 +203,7 @@ class Grid:
 
 
 GRID_KEYS = tuple(f.name for f in fields(Grid))
-SETTING_KEYS = ("repeat", "min_time", "max_call", "adaptive", "seed", "planner", "flush_l2")
+SETTING_KEYS = ("repeat", "rounds", "min_time", "max_call", "adaptive", "seed", "planner", "flush_l2")
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,11 @@ class SweepConfig:
     ----------
     grids : tuple of Grid
     repeat : int
-        Samples per measurement.
+        Samples per measurement (per round).
+    rounds : int
+        How many times every (kernel, problem) is measured, each round in a
+        fresh worker process and over the whole grid before the next round
+        (1: one round, in this process).
     min_time : float
         Shortest sample, in seconds (autorange target).
     max_call : float
@@ -234,6 +238,7 @@ class SweepConfig:
 
     grids: tuple[Grid, ...]
     repeat: int = DEFAULTS["repeat"]
+    rounds: int = DEFAULTS["rounds"]
     min_time: float = DEFAULTS["min_time"]
     max_call: float = DEFAULTS["max_call"]
     adaptive: bool = DEFAULTS["adaptive"]
@@ -426,6 +431,8 @@ def _settings(grids: list[Grid], settings: Mapping[str, Any], source: str, cli: 
         problems.add(f"{name('seed')}: {seed} must be >= 0")
     repeat = problems.check(_positive_int, settings.get("repeat", DEFAULTS["repeat"]), name("repeat"),
                             default=DEFAULTS["repeat"])
+    rounds = problems.check(_positive_int, settings.get("rounds", DEFAULTS["rounds"]), name("rounds"),
+                            default=DEFAULTS["rounds"])
     min_time = problems.check(_positive_float, settings.get("min_time", DEFAULTS["min_time"]), name("min_time"),
                               default=DEFAULTS["min_time"])
     max_call = problems.check(_positive_float, settings.get("max_call", DEFAULTS["max_call"]), name("max_call"),
@@ -434,6 +441,7 @@ def _settings(grids: list[Grid], settings: Mapping[str, Any], source: str, cli: 
     return SweepConfig(
         grids=tuple(grids),
         repeat=repeat,
+        rounds=rounds,
         min_time=min_time,
         max_call=max_call,
         adaptive=bool(settings.get("adaptive", DEFAULTS["adaptive"])),

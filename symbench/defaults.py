@@ -14,7 +14,8 @@ PLANNERS = ("estimate", "measure", "patient", "exhaustive")
 
 #: Measurement settings (the top-level keys of a config file).
 DEFAULTS = MappingProxyType({
-    "repeat": 7,          # samples per measurement
+    "repeat": 7,          # samples per measurement (per round)
+    "rounds": 1,          # repetitions of the whole sweep, each in a fresh worker process (1: in this process)
     "min_time": 0.005,    # shortest sample, seconds (calls per sample are autoranged to reach it)
     "max_call": 1.0,      # one call longer than this: larger k of the series are not run
     "adaptive": False,    # search for k* instead of measuring every k

@@ -15,6 +15,10 @@ Versions of the format (``schema_version`` in ``run.json``):
 1. First version: the fixed columns (docs/formats.md), then ``source`` (``grid`` or
    ``adaptive``), ``host_time_s`` (host wall time of device kernels),
    ``seed`` and ``setup_notes``; ``samples.csv`` holds one row per sample.
+2. Rounds: ``round`` (0-based) in both files, one row per (kernel, problem,
+   source, round); ``samples.csv`` also ``steal_share`` and ``others_cores``,
+   the machine's noise while the sample's problem was measured. A file of
+   version 1 loads as round 0 with empty noise columns.
 
 An older file still loads (missing extra columns are filled in); a file
 written by a newer symbench is refused with a message.
@@ -40,9 +44,11 @@ from typing import Any, Iterable, Mapping, Sequence
 from symbench.errors import RunDirError, SchemaError, SymbenchWarning
 from symbench.problem import KEY_FIELDS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_NOTES = {
     1: "first version: the fixed columns + source, host_time_s, seed, setup_notes; samples.csv one row per sample",
+    2: "rounds: a round column in both files (one row per kernel, problem, source and round); "
+       "samples.csv also steal_share and others_cores",
 }
 
 #: ``measurements.csv`` columns, in the order fixed by the file format (docs/formats.md), then ours.
@@ -51,11 +57,12 @@ COLUMNS = (
     "c_in", "c_out", "dtype", "mode", "threads", "samples", "loops", "time_s", "time_min_s",
     "time_q1_s", "time_q3_s", "time_mean_s", "time_std_s", "setup_s", "gflops", "rel_err",
     "status", "message",
-    "source", "host_time_s", "seed", "setup_notes",
+    "source", "host_time_s", "seed", "setup_notes", "round",
 )
-SAMPLE_COLUMNS = ("run_id", "kernel", *KEY_FIELDS, "source", "sample", "loops", "time_s", "host_time_s")
+SAMPLE_COLUMNS = ("run_id", "kernel", *KEY_FIELDS, "source", "sample", "loops", "time_s", "host_time_s", "round",
+                  "steal_share", "others_cores")
 STATUSES = ("ok", "mismatch", "error", "skipped", "timeout")
-INT_COLUMNS = ("dim", "n", "k", "batch", "c_in", "c_out", "threads", "samples", "loops", "seed")
+INT_COLUMNS = ("dim", "n", "k", "batch", "c_in", "c_out", "threads", "samples", "loops", "seed", "round")
 FLOAT_COLUMNS = ("time_s", "time_min_s", "time_q1_s", "time_q3_s", "time_mean_s", "time_std_s",
                  "setup_s", "gflops", "rel_err", "host_time_s")
 #: The columns a CSV must have to be read as measurements.
@@ -63,9 +70,14 @@ REQUIRED_COLUMNS = COLUMNS[:29]
 
 #: The columns a ``samples.csv`` must have to be read as samples.
 SAMPLE_REQUIRED = ("run_id", "kernel", *KEY_FIELDS, "time_s")
-SAMPLE_INT_COLUMNS = ("dim", "n", "k", "batch", "c_in", "c_out", "threads", "sample", "loops")
+SAMPLE_INT_COLUMNS = ("dim", "n", "k", "batch", "c_in", "c_out", "threads", "sample", "loops", "round")
 #: Integer columns that must hold a value for a line to count (the problem key).
 KEY_INT_COLUMNS = ("dim", "n", "k", "batch", "c_in", "c_out", "threads")
+
+#: What identifies a row of ``measurements.csv`` within a run (and its samples).
+ROW_KEY_COLUMNS = ("kernel", *KEY_FIELDS, "source", "round")
+#: The value of an empty (or, in an older file, missing) key column.
+_KEY_DEFAULTS = {"source": "grid", "round": "0"}
 
 MEASUREMENTS = "measurements.csv"
 LOCK = ".lock"
@@ -425,11 +437,13 @@ class RunWriter:
         idx = [header.index(c) for c in ("kernel", *KEY_FIELDS)]
         i_source = header.index("source") if "source" in header else None
         i_sample = header.index("sample") if "sample" in header else None
+        i_round = header.index("round") if "round" in header else None
 
         def keep(r: list[str]) -> bool:
             if len(r) != len(header):
                 return True
-            key = (*(r[i] for i in idx), r[i_source] if i_source is not None else "grid")
+            key = (*(r[i] for i in idx), r[i_source] if i_source is not None else "grid",
+                   (r[i_round] or "0") if i_round is not None else "0")
             if key not in counts:
                 return False
             limit = counts[key]
@@ -454,9 +468,9 @@ class RunWriter:
     @staticmethod
     def _row_key(row: Mapping[str, Any]) -> tuple[str, ...]:
         out = []
-        for c in ("kernel", *KEY_FIELDS, "source"):
+        for c in ROW_KEY_COLUMNS:
             v = row.get(c)
-            out.append(fmt_value(v) if v not in (None, "") else ("grid" if c == "source" else ""))
+            out.append(fmt_value(v) if v not in (None, "") else _KEY_DEFAULTS.get(c, ""))
         return tuple(out)
 
     def rows(self) -> list[dict[str, str]]:
@@ -465,7 +479,7 @@ class RunWriter:
         return frame.to_dict("records")
 
     def done_keys(self) -> set[tuple[str, ...]]:
-        """(kernel, *problem key, source) of every row already written (and readable)."""
+        """(kernel, *problem key, source, round) of every row already written (and readable)."""
         return {self._row_key(r) for r in self.rows()}
 
     def append(self, row: Mapping[str, Any], samples: Iterable[Mapping[str, Any]] = ()) -> None:
@@ -494,9 +508,12 @@ class RunWriter:
         with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
             table = list(csv.reader(f))
         header, body = table[0], table[1:]
-        idx = [header.index(c) for c in ("kernel", *KEY_FIELDS, "source")]
-        key = tuple(fmt_value(row.get(c)) for c in ("kernel", *KEY_FIELDS, "source"))
-        hits = [i for i, r in enumerate(body) if len(r) == len(header) and tuple(r[j] for j in idx) == key]
+        cols = [c for c in ROW_KEY_COLUMNS if c in header]
+        idx = [header.index(c) for c in cols]
+        key = tuple(fmt_value(row.get(c)) if row.get(c) not in (None, "") else _KEY_DEFAULTS.get(c, "")
+                    for c in cols)
+        hits = [i for i, r in enumerate(body) if len(r) == len(header)
+                and tuple(r[j] or _KEY_DEFAULTS.get(c, "") for j, c in zip(idx, cols)) == key]
         if not hits:
             raise RunDirError(f"{path}: no row {key} to replace")
         if lines:
@@ -605,7 +622,7 @@ class _Spec:
 _MEASUREMENTS_SPEC = _Spec("measurements", REQUIRED_COLUMNS, INT_COLUMNS, KEY_INT_COLUMNS, FLOAT_COLUMNS,
                            statuses=True)
 _SAMPLES_SPEC = _Spec("samples", SAMPLE_REQUIRED, SAMPLE_INT_COLUMNS, KEY_INT_COLUMNS,
-                      ("time_s", "host_time_s"), nonempty_floats=("time_s",))
+                      ("time_s", "host_time_s", "steal_share", "others_cores"), nonempty_floats=("time_s",))
 
 
 @dataclass
@@ -766,7 +783,7 @@ def _warn_conflicts(df: Any, path: Path) -> None:
     # The same kernel and problem measured twice *in one file* with different
     # times cannot come from symbench (the adaptive search replaces its row); it
     # is a hand-merged or damaged file. Say so, and which row is used.
-    key = ["kernel", *KEY_FIELDS, "source"]
+    key = ["kernel", *KEY_FIELDS, "source", "round"]
     dup = df[df.duplicated(key, keep=False)]
     if not len(dup):
         return
@@ -852,6 +869,8 @@ def load_samples(path: str | Path) -> "Any":
     df = _typed(df, _SAMPLES_SPEC)
     if "source" not in df.columns:
         df["source"] = "grid"
+    if "round" not in df.columns:  # schema 1: one round
+        df["round"] = 0
     df["source"] = df["source"].astype(str).replace("", "grid")
     df["group"] = df["group"].astype(str).replace("", "none")
     return df

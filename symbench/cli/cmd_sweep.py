@@ -73,6 +73,7 @@ def sweep_cmd(
     c_out: Annotated[Optional[int], typer.Option("--c-out", help="Output channels.", rich_help_panel=_GRID)] = None,
     threads: Annotated[Optional[str], typer.Option("--threads", help="Threads per kernel (BLAS, FFTW, OpenCV, numba).", rich_help_panel=_GRID)] = None,
     repeat: Annotated[Optional[int], typer.Option("--repeat", help=f"Samples per measurement \\[default: {DEFAULTS['repeat']}].", rich_help_panel=_MEAS)] = None,
+    rounds: Annotated[Optional[int], typer.Option("--rounds", help=f"Measure the whole grid this many times, each round in a fresh worker process, problems shuffled; the report's confidence then covers differences between processes \\[default: {DEFAULTS['rounds']}].", rich_help_panel=_MEAS)] = None,
     min_time: Annotated[Optional[float], typer.Option("--min-time", help=f"Shortest sample in seconds; calls per sample are autoranged to reach it \\[default: {DEFAULTS['min_time']:g}].", rich_help_panel=_MEAS)] = None,
     max_call: Annotated[Optional[float], typer.Option("--max-call", help=f"Once one call takes longer (seconds), larger k of that kernel and n are not run \\[default: {DEFAULTS['max_call']:g}].", rich_help_panel=_MEAS)] = None,
     adaptive: Annotated[bool, typer.Option("--adaptive", help="Search for k* instead of measuring every k.", rich_help_panel=_MEAS)] = False,
@@ -96,7 +97,7 @@ def sweep_cmd(
     overrides: dict[str, Any] = {
         "kernel": kernel, "op": op, "group": group, "dim": dim, "n": n, "k": k, "dtype": dtype,
         "mode": mode, "batch": batch, "c_in": c_in, "c_out": c_out, "threads": threads,
-        "repeat": repeat, "min_time": min_time, "max_call": max_call, "seed": seed, "planner": planner,
+        "repeat": repeat, "rounds": rounds, "min_time": min_time, "max_call": max_call, "seed": seed, "planner": planner,
         "adaptive": True if adaptive else None, "flush_l2": True if flush_l2 else None,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
