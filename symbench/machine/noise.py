@@ -197,7 +197,10 @@ class NoiseRecord:
 
     def stop(self, label: str, key: dict[str, Any] | None = None) -> dict[str, Any]:
         """End the window of the problem ``label`` (``key``: its key fields, for analysis to match rows)."""
-        reading = self.probe.stop()
+        return self.add(self.probe.stop(), label, key)
+
+    def add(self, reading: dict[str, Any], label: str, key: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Record a reading taken elsewhere (a worker process's window, :mod:`symbench.sweep.rounds`)."""
         if reading:
             self.readings.append(reading)
             if reading.get("disturbed"):

@@ -37,6 +37,15 @@ kernel failure is *not* such an error, it is a row with status ``error``).
     ``{"row": {...}, "samples": [...]}``: the row with statistics of the kept samples; closes ``ID``.
 ``{"op": "close", "id": ID}``
     Releases ``ID`` without a row.
+``{"op": "problem", "problem": {...}, "kernels": [NAME, ...], "config": {...}, "run_id": "...", "round": R, "source": "grid", "cuts": [[NAME, K, SECONDS], ...]}``
+    Measure the kernels of one problem as a sweep does (prepared, verified,
+    sampled in turns where they interleave): ``{"rows": [{"row": {...},
+    "samples": [...]}, ...], "noise": {...}, "cuts": [...]}``. ``noise`` is the
+    reading of the problem's window (:class:`symbench.machine.noise.NoiseProbe`,
+    this process's own CPU time excluded); ``cuts`` are the kernels whose single
+    call exceeded ``max_call`` in this problem's series (larger k of them are
+    not run; send them back with the series' next problems). Rows of one round
+    share one measurer per (config, run_id, round).
 ``{"op": "pin", "cpus": [N, ...]}``
     ``{"cpus": [...]}``: restrict this process to those CPUs (where the OS allows).
 ``{"op": "bye"}``
@@ -92,6 +101,14 @@ class _Open:
         self.loops = 0
         self.samples: list[float] = []
         self.host: list[float] = []
+
+
+class _Missing:
+    """A kernel named in a request but not installed here: enough of one for a row's base."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.method = self.library = self.device = ""
 
 
 class _HeapJitter:
@@ -151,6 +168,8 @@ class Worker:
         self._inputs: Any = None
         self._threads: int | None = None
         self._limits = ExitStack()
+        self._round: Any = None
+        self._round_key: Any = None
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -200,6 +219,38 @@ class Worker:
         have = all_kernels()
         kernels = {n: have[n] for n in msg.get("kernels") or [] if n in have}
         return {"meta": run_meta(config, str(msg.get("run_id", "")), msg.get("command") or [], kernels)}
+
+    def op_problem(self, msg: dict[str, Any]) -> dict[str, Any]:
+        from symbench.config import SweepConfig
+        from symbench.kernels.registry import all_kernels
+        from symbench.machine.noise import NoiseRecord
+        from symbench.problem import Problem
+        from symbench.sweep.measure import Measurer, problem_rows
+
+        key = (json.dumps(msg["config"], sort_keys=True), str(msg.get("run_id", "worker")), int(msg.get("round", 0)))
+        if self._round_key != key:
+            self._round = Measurer(SweepConfig.from_dict(msg["config"]), key[1], noise=NoiseRecord(), round=key[2])
+            self._round_key = key
+        measurer = self._round
+        problem = Problem.from_mapping(msg["problem"])
+        source = str(msg.get("source") or "grid")
+        series = problem.series()
+        for name, k, seconds in msg.get("cuts") or []:
+            measurer.cut[(str(name), series)] = (int(k), float(seconds))
+        have = all_kernels()
+        kernels, rows = [], []
+        for name in msg.get("kernels") or []:
+            if name in have:
+                kernels.append(have[name])
+            else:
+                rows.append({"row": {**measurer.base_row(_Missing(str(name)), problem, source), "status": "skipped",
+                                     "message": "kernel not installed in this environment"}, "samples": []})
+        with measurer.watch(problem, source) as window:
+            for row, samples in problem_rows(measurer, problem, kernels, source):
+                rows.append({"row": row, "samples": samples})
+        gc.collect()
+        cuts = [[name, k, seconds] for (name, s), (k, seconds) in measurer.cut.items() if s == series]
+        return {"rows": rows, "noise": dict(window), "cuts": cuts}
 
     def op_pin(self, msg: dict[str, Any]) -> dict[str, Any]:
         cpus = {int(c) for c in msg.get("cpus") or []}
