@@ -70,7 +70,7 @@ from symbench.kernels.base import Kernel, thread_limits
 from symbench.problem import KEY_FIELDS, Problem
 from symbench.store import COLUMNS, RunWriter
 from symbench.sweep import interleave, interrupt
-from symbench.sweep.measure import Measurer, Progress, SweepResult, problem_inputs
+from symbench.sweep.measure import Measurer, Progress, SweepResult, add_noise, problem_inputs
 from symbench.sweep.timing import summarize
 
 #: The ``source`` of rows written by the search.
@@ -206,8 +206,12 @@ class AdaptiveSearch:
         rows = self.writer.rows()
         if not rows:
             return
+        # The search is round 0; later rounds re-measure its points (symbench.sweep.rounds).
         df = load(self.writer.run_dir)
+        df = df[df["round"] == 0]
         samples = load_samples(self.writer.run_dir)
+        if len(samples):
+            samples = samples[samples["round"] == 0]
         by_key: dict[tuple[str, ...], list[tuple[int, float, float]]] = {}
         if len(samples):
             cols = ["kernel", *KEY_FIELDS, "source"]
@@ -271,9 +275,10 @@ class AdaptiveSearch:
         """The points of ``kernels`` at ``problem``; those not on disk yet are measured (together) and written."""
         missing = [k for k in kernels if (k.name, problem) not in self.points]
         if missing:
-            with self.measurer.watch(problem, source):
+            with self.measurer.watch(problem, source) as window:
                 measured = self._measure(missing, problem, source)
             for kern, row, samples in measured:
+                add_noise(samples, window)
                 with interrupt.critical():
                     self.writer.append(row, samples)
                 self.result.counts[row["status"]] = self.result.counts.get(row["status"], 0) + 1

@@ -69,9 +69,9 @@ class SweepResult:
     skipped_existing: int = 0
 
 
-def row_key(kernel: str, problem: Problem, source: str = "grid") -> tuple[str, ...]:
-    """The key of a row as it reads back from disk (all strings)."""
-    return (kernel, *(fmt_value(v) for v in problem.key()), source)
+def row_key(kernel: str, problem: Problem, source: str = "grid", round_: int = 0) -> tuple[str, ...]:
+    """The key of a row as it reads back from disk (all strings; :data:`symbench.store.ROW_KEY_COLUMNS`)."""
+    return (kernel, *(fmt_value(v) for v in problem.key()), source, str(round_))
 
 
 @dataclass
@@ -85,19 +85,26 @@ class Measurer:
     cut: dict[tuple[str, tuple], tuple[int, float]] = field(default_factory=dict)
     #: Reads the machine's noise around each problem (:mod:`symbench.machine.noise`); None: not recorded.
     noise: NoiseRecord | None = None
+    #: The round (0-based) whose rows this measurer makes (:mod:`symbench.sweep.rounds`).
+    round: int = 0
 
     @contextlib.contextmanager
-    def watch(self, problem: Problem, source: str = "grid") -> Iterator[None]:
-        """Record the machine's noise while the kernels of ``problem`` are measured (two file reads)."""
+    def watch(self, problem: Problem, source: str = "grid") -> Iterator[dict[str, Any]]:
+        """Record the machine's noise while the kernels of ``problem`` are measured (two file reads).
+
+        Yields a dict that holds the window's reading once the block is left
+        (empty when nothing is recorded), for :func:`add_noise`.
+        """
+        window: dict[str, Any] = {}
         if self.noise is None:
-            yield
+            yield window
             return
         self.noise.start()
         try:
-            yield
+            yield window
         finally:
             key = {f: fmt_value(v) for f, v in zip(KEY_FIELDS, problem.key())}
-            self.noise.stop(problem.label(), {**key, "source": source})
+            window.update(self.noise.stop(problem.label(), {**key, "source": source, "round": self.round}))
 
     @property
     def options(self) -> KernelOptions:
@@ -106,7 +113,8 @@ class Measurer:
     def base_row(self, kernel: Kernel, problem: Problem, source: str) -> dict[str, Any]:
         row: dict[str, Any] = {"run_id": self.run_id, "kernel": kernel.name, "method": kernel.method,
                                "library": kernel.library, "device": kernel.device,
-                               "seed": self.config.seed, "source": source, "samples": 0, "loops": 0}
+                               "seed": self.config.seed, "source": source, "samples": 0, "loops": 0,
+                               "round": self.round}
         row.update(problem.as_dict())
         return row
 
@@ -205,7 +213,7 @@ class Measurer:
         samples = []
         for i, t in enumerate(m.samples):
             s = {"run_id": self.run_id, "kernel": kernel.name, "source": source, "sample": i,
-                 "loops": m.loops, "time_s": t,
+                 "loops": m.loops, "time_s": t, "round": self.round,
                  "host_time_s": m.host_samples[i] if m.host_samples else None}
             s.update(problem.as_dict())
             samples.append(s)
@@ -216,35 +224,57 @@ class Measurer:
 INTERLEAVE = True
 
 
-def measure_problem(measurer: Measurer, writer: RunWriter, problem: Problem, kernels: Sequence[Kernel],
-                    result: SweepResult, progress: Progress, source: str = "grid") -> None:
-    """Measure ``kernels`` on one problem, appending each row as it is done.
+def add_noise(samples: Sequence[dict[str, Any]], reading: dict[str, Any]) -> None:
+    """Give each sample the noise of the window its problem was measured in (empty when none was read)."""
+    for s in samples:
+        s["steal_share"] = reading.get("steal_share")
+        s["others_cores"] = reading.get("others_cores")
+
+
+def problem_rows(measurer: Measurer, problem: Problem, kernels: Sequence[Kernel], source: str = "grid"
+                 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Rows (and their samples) of ``kernels`` on one problem, as they are measured.
 
     With :data:`INTERLEAVE` (and several CPU kernels whose buffers fit in memory
     together), the kernels take their samples in turns, so that a change of
-    machine load hits all of them alike; their rows are then written together.
+    machine load hits all of them alike.
     """
     inputs = None
-    with thread_limits(problem.threads), measurer.watch(problem, source):
+    with thread_limits(problem.threads):
         if INTERLEAVE and interleave.applies(measurer, problem, kernels):
             inputs = problem_inputs(problem, measurer.config.seed)
-            for row, samples in interleave.measure_interleaved(measurer, problem, kernels, inputs, source):
-                with interrupt.critical():
-                    writer.append(row, samples)
-                result.counts[row["status"]] = result.counts.get(row["status"], 0) + 1
-                progress.advance(f"{row['kernel']} {problem.label()}")
+            yield from interleave.measure_interleaved(measurer, problem, kernels, inputs, source)
             return
         for kernel in kernels:
             if measurer.precheck(kernel, problem) is None and inputs is None:
                 inputs = problem_inputs(problem, measurer.config.seed)
             if inputs is None:
-                row, samples = measurer.measure(kernel, problem, None, None, None, source)  # type: ignore[arg-type]
+                yield measurer.measure(kernel, problem, None, None, None, source)  # type: ignore[arg-type]
             else:
-                row, samples = measurer.measure(kernel, problem, *inputs, source=source)
-            with interrupt.critical():
+                yield measurer.measure(kernel, problem, *inputs, source=source)
+
+
+def measure_problem(measurer: Measurer, writer: RunWriter, problem: Problem, kernels: Sequence[Kernel],
+                    result: SweepResult, progress: Progress, source: str = "grid") -> None:
+    """Measure ``kernels`` on one problem and append their rows (:func:`problem_rows`).
+
+    The rows are written when the problem's noise window closes, so that each
+    sample carries the window's reading; Ctrl-C in between still writes the rows
+    already measured.
+    """
+    pending: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    window: dict[str, Any] = {}
+    try:
+        with measurer.watch(problem, source) as window:
+            for row, samples in problem_rows(measurer, problem, kernels, source):
+                pending.append((row, samples))
+    finally:
+        with interrupt.critical():
+            for row, samples in pending:
+                add_noise(samples, window)
                 writer.append(row, samples)
-            result.counts[row["status"]] = result.counts.get(row["status"], 0) + 1
-            progress.advance(f"{kernel.name} {problem.label()}")
+                result.counts[row["status"]] = result.counts.get(row["status"], 0) + 1
+                progress.advance(f"{row['kernel']} {problem.label()}")
 
 
 #: Inputs start on a page boundary. malloc aligns a buffer to 16 bytes only, and

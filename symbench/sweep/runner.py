@@ -30,6 +30,7 @@ from symbench.sweep import interrupt
 from symbench.sweep.allocator import steady_heap
 from symbench.sweep.measure import (Measurer, NoProgress, Progress, SweepResult, measure_problem,
                                     problem_inputs, row_key)
+from symbench.sweep.rounds import Executor, InProcess, InWorkers, Job, run_rounds
 from symbench.sweep.timing import Clock, timer_overhead
 
 #: Seconds of /proc/stat the pre-flight's steal check samples (tests set 0).
@@ -136,8 +137,8 @@ def run_sweep(
             run_id = str(writer.meta["run_id"])
             jobs = plan(config)
             done = writer.done_keys()
-            check_free_space(writer.run_dir, estimate_bytes(sum(len(ks) for _, ks in jobs) - len(done),
-                                                            config.repeat))
+            check_free_space(writer.run_dir, estimate_bytes(
+                sum(len(ks) for _, ks in jobs) * config.rounds - len(done), config.repeat))
             writer.meta.setdefault("resumed", []).append(utcnow())
             with interrupt.critical():
                 writer.meta["complete"] = False
@@ -157,7 +158,7 @@ def run_sweep(
         run_dir = Path(out) if out is not None else Path(results_root) / run_id
         used = {k.name: k for _, ks in jobs for k in ks}
         meta = run_meta(config, run_id, command, used)
-        check_free_space(run_dir, estimate_bytes(sum(len(ks) for _, ks in jobs), config.repeat))
+        check_free_space(run_dir, estimate_bytes(sum(len(ks) for _, ks in jobs) * config.rounds, config.repeat))
         with interrupt.critical():
             writer = RunWriter.create(run_dir, meta)
         done = set()
@@ -180,14 +181,22 @@ def _measure_all(writer: RunWriter, config: SweepConfig, jobs: list[tuple[Proble
 
         machine_id = str((writer.meta.get("environment") or {}).get("machine_id") or "unknown")
         search = AdaptiveSearch(measurer, writer, jobs, result, progress, machine_id=machine_id)
-        total = search.estimate()
+        total = search.estimate() * config.rounds
     else:
-        total = sum(len(ks) for _, ks in jobs)
+        total = sum(len(ks) for _, ks in jobs) * config.rounds
     progress.start(total)
     io_error: OSError | None = None
     try:
         if search is not None:
             search.run()
+            if config.rounds > 1:
+                # The search picks the ks in round 0; the later rounds re-measure
+                # its points in fresh workers, and the verdict is made across rounds.
+                _rounds(writer, config, search_jobs(search), done, run_id, clock, result, progress, noise,
+                        range(1, config.rounds))
+        elif config.rounds > 1:
+            _rounds(writer, config, [Job(p, tuple(ks)) for p, ks in jobs], done, run_id, clock, result,
+                    progress, noise)
         else:
             for problem, kernels in jobs:
                 todo = [k for k in kernels if row_key(k.name, problem) not in done]
@@ -231,6 +240,23 @@ def _measure_all(writer: RunWriter, config: SweepConfig, jobs: list[tuple[Proble
         raise RunDirError(f"{failed}; the run is marked incomplete; check the disk and finish it with "
                           f"--resume {writer.run_dir}")
     return result
+
+
+def _rounds(writer: RunWriter, config: SweepConfig, jobs: list[Job], done: set[tuple[str, ...]], run_id: str,
+            clock: Clock | None, result: SweepResult, progress: Progress, noise: NoiseRecord,
+            rounds: Sequence[int] | None = None) -> None:
+    executor: Executor = InProcess(config, run_id, clock) if clock is not None else InWorkers(config, run_id)
+    run_rounds(writer, config, jobs, done, run_id, result, progress, noise, executor, rounds)
+
+
+def search_jobs(search: Any) -> list[Job]:
+    """The problems an adaptive search measured (its round 0), with their kernels, for the later rounds."""
+    by: dict[tuple[Problem, str], list[Kernel]] = {}
+    kernels = {k.name: k for s in search.series for ks in s.kernels.values() for k in ks}
+    for (name, problem), point in search.points.items():
+        if name in kernels:
+            by.setdefault((problem, str(point.row.get("source") or "grid")), []).append(kernels[name])
+    return [Job(p, tuple(ks), source) for (p, source), ks in by.items()]
 
 
 def _noise_summary(meta: Mapping[str, Any], noise: NoiseRecord) -> dict[str, Any]:
