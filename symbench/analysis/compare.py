@@ -16,6 +16,20 @@ comparing two machines is allowed, with a warning). For each matched pair of
 * ``noise``: beyond the threshold but not significant; ``untestable``: beyond
   the threshold, but the samples are too few for any outcome to reach ``p < alpha``
   (e.g. 3 + 3 samples: the smallest exact one-sided p is 0.05), or missing.
+* **Rounds.** When both rows' samples come from two or more rounds (fresh
+  processes, ``samples.csv``'s ``round``), the samples of one round are not
+  independent draws of what the next process would measure, and the
+  Mann-Whitney test, which treats every sample as independent, would call the
+  difference between two processes significant. The p-value then comes from a
+  hierarchical bootstrap instead
+  (:func:`~symbench.analysis.stats.hierarchical_boot_medians`: rounds
+  resampled, then samples within each drawn round), testing the same
+  hypothesis: ``p`` is the share of replicates in which the ratio of the
+  replicate medians, new over baseline (scaled by the common-mode factor), does
+  *not* exceed ``1 + threshold`` (for an improvement: is not below
+  ``1 / (1 + threshold)``), counted as ``(m + 1) / (B + 1)`` over ``B``
+  replicates so that it is never 0. The note says ``hierarchical bootstrap``.
+  Single-round runs keep the Mann-Whitney test.
 * A row that was ``ok`` in the base and is ``mismatch``, ``error`` or
   ``timeout`` in the new run is a regression too (a wrong result or a kernel that
   became too slow to finish).
@@ -50,21 +64,27 @@ to one) is listed. Differences of machine or library versions are warned about.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from symbench.analysis.crossover import GROUP_COLUMNS, find_crossovers
-from symbench.analysis.data import Runs, dedupe, row_samples, sample_index
-from symbench.analysis.stats import mann_whitney_p
+from symbench.analysis.data import Runs, dedupe, row_rounds, row_samples, sample_rounds
+from symbench.analysis.stats import hierarchical_boot_medians, mann_whitney_p
 from symbench.analysis.paired import (INTERVAL_COLUMNS, ordered_incarnation_index, ordered_sample_index,
                                       paired_verdict, row_incarnations, row_pairs)
 from symbench.problem import KEY_FIELDS
 
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_ALPHA = 0.01
+#: Replicates of the hierarchical bootstrap test of rows measured in several rounds; the
+#: smallest p it can give is 1 / (B + 1), well below the default alpha.
+DEFAULT_ROUNDS_BOOT = 2000
+#: Fewest rounds both rows' samples must come from for the hierarchical test.
+MIN_ROUNDS = 2
 MATCH_KEY = ("kernel", *KEY_FIELDS)
 STATUSES = ("regression", "improvement", "unchanged", "noise", "untestable", "only_base", "only_new",
             "not_ok")
@@ -143,8 +163,42 @@ def min_p_value(m: int, n: int) -> float:
     return 1.0 / math.comb(m + n, m)
 
 
+def hierarchical_p(new_rounds: Sequence[np.ndarray], base_rounds: Sequence[np.ndarray], bound: float,
+                   slower: bool, n_boot: int, rng: np.random.Generator) -> float:
+    """One-sided p-value of "new / base exceeds ``bound``" from a hierarchical bootstrap.
+
+    Parameters
+    ----------
+    new_rounds, base_rounds : sequence of ndarray
+        The samples of each round of the new and the baseline row.
+    bound : float
+        ``1 + threshold`` for a regression, ``1 / (1 + threshold)`` for an
+        improvement (times the common-mode factor when it is applied, which the
+        caller does by scaling the baseline).
+    slower : bool
+        True: H1 is ``new / base > bound``; False: ``new / base < bound``.
+    n_boot : int
+        Replicates of each side.
+    rng : numpy.random.Generator
+        Source of both sides' draws.
+
+    Returns
+    -------
+    float
+        ``(m + 1) / (n_boot + 1)``, ``m`` the replicates whose ratio of medians
+        does not exceed the bound (in the direction tested).
+    """
+    bn = hierarchical_boot_medians(new_rounds, n_boot, rng)
+    bb = hierarchical_boot_medians(base_rounds, n_boot, rng)
+    ratio = bn / bb
+    fails = int(np.count_nonzero(ratio <= bound if slower else ratio >= bound))
+    return (fails + 1) / (n_boot + 1)
+
+
 def classify(ratio: float, new: np.ndarray | None, base: np.ndarray | None, threshold: float,
-             alpha: float) -> tuple[str, float, str]:
+             alpha: float, *, new_rounds: Sequence[np.ndarray] | None = None,
+             base_rounds: Sequence[np.ndarray] | None = None, n_boot: int = DEFAULT_ROUNDS_BOOT,
+             rng: np.random.Generator | None = None) -> tuple[str, float, str]:
     """Status, p-value and note of one matched pair of ``ok`` rows.
 
     Parameters
@@ -155,12 +209,31 @@ def classify(ratio: float, new: np.ndarray | None, base: np.ndarray | None, thre
         Raw sample times (None when the run has no samples).
     threshold, alpha : float
         As in :func:`compare_runs`.
+    new_rounds, base_rounds : sequence of ndarray, optional
+        The same samples by round. When both have :data:`MIN_ROUNDS` or more,
+        the p-value is :func:`hierarchical_p`'s instead of Mann-Whitney's.
+    n_boot : int
+        Replicates of the hierarchical test.
+    rng : numpy.random.Generator, optional
+        Its draws (seed 0 when not given).
     """
     slower = ratio > 1 + threshold
     faster = ratio < 1 / (1 + threshold)
     if not (slower or faster):
         return "unchanged", math.nan, ""
     direction = "slower" if slower else "faster"
+    if (new_rounds is not None and base_rounds is not None and len(new_rounds) >= MIN_ROUNDS
+            and len(base_rounds) >= MIN_ROUNDS):
+        how = f"hierarchical bootstrap, {len(base_rounds)}+{len(new_rounds)} rounds"
+        if 1.0 / (n_boot + 1) >= alpha:
+            return ("untestable", math.nan,
+                    f"{ratio:.2f}x ({direction}) but {n_boot} replicates cannot reach p < {alpha:g} ({how})")
+        bound = (1 + threshold) if slower else 1 / (1 + threshold)
+        p = hierarchical_p(new_rounds, base_rounds, bound, slower, n_boot,
+                           rng if rng is not None else np.random.default_rng(0))
+        if p < alpha:
+            return ("regression" if slower else "improvement"), p, f"{ratio:.2f}x {direction}, p={p:.2g} ({how})"
+        return "noise", p, f"{ratio:.2f}x {direction} but not significant (p={p:.2g}, {how})"
     if new is None or base is None:
         return "untestable", math.nan, f"{ratio:.2f}x ({direction}) but no raw samples to test"
     if min_p_value(new.size, base.size) >= alpha:
@@ -203,7 +276,8 @@ def _env_warnings(base_meta: Mapping[str, Any], new_meta: Mapping[str, Any]) -> 
 
 def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataFrame | None = None,
                    new_samples: pd.DataFrame | None = None, *, threshold: float = DEFAULT_THRESHOLD,
-                   alpha: float = DEFAULT_ALPHA, scale: float = 1.0, paired: bool = False) -> pd.DataFrame:
+                   alpha: float = DEFAULT_ALPHA, scale: float = 1.0, paired: bool = False,
+                   n_boot: int = DEFAULT_ROUNDS_BOOT, seed: int = 0) -> pd.DataFrame:
     """Match rows of two measurement tables by kernel and problem and classify each.
 
     Parameters
@@ -220,6 +294,9 @@ def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataF
     paired : bool
         Sample ``i`` of a row in one table was taken next to sample ``i`` in the
         other (``symbench ab``): classify on the pairs' log-ratios.
+    n_boot, seed : int
+        Replicates and seed of the hierarchical bootstrap test of rows whose
+        samples come from several rounds; each row's draws are seeded by its key.
 
     Returns
     -------
@@ -237,7 +314,10 @@ def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataF
         bi, ni = ordered_sample_index(base_samples), ordered_sample_index(new_samples)
         bg = ordered_incarnation_index(base_samples)
     else:
-        bi, ni = sample_index(base_samples), sample_index(new_samples)
+        bri, nri = sample_rounds(base_samples), sample_rounds(new_samples)
+        # The pooled samples are the rounds' together (what sample_index gives), grouped once.
+        bi = {k: np.sort(np.concatenate(v)) for k, v in bri.items()}
+        ni = {k: np.sort(np.concatenate(v)) for k, v in nri.items()}
     merged = b.merge(n, on=list(MATCH_KEY), how="outer", suffixes=("_b", "_n"), indicator=True)
     rows = []
     for r in merged.to_dict("records"):
@@ -256,16 +336,23 @@ def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataF
                 v = paired_verdict(row_pairs(bi, ni, pkey), threshold, alpha, row_incarnations(bg, pkey, bi, ni))
                 out.update(v, base_samples=v["pairs"], new_samples=v["pairs"])
             elif sb == "ok" and sn == "ok":
-                bs = row_samples(bi, {**key, "run_id": r["run_id_b"], "source": r.get("source_b", "grid")})
-                ns = row_samples(ni, {**key, "run_id": r["run_id_n"], "source": r.get("source_n", "grid")})
+                bkey = {**key, "run_id": r["run_id_b"], "source": r.get("source_b", "grid")}
+                nkey = {**key, "run_id": r["run_id_n"], "source": r.get("source_n", "grid")}
+                bs, ns = row_samples(bi, bkey), row_samples(ni, nkey)
+                br, nr = row_rounds(bri, bkey), row_rounds(nri, nkey)
                 ratio = float(r["time_s_n"]) / float(r["time_s_b"])
+                # Seeded by the row's key: its p does not depend on the other rows.
+                rng = np.random.default_rng([seed, zlib.crc32("|".join(map(str, key.values())).encode())])
                 if scale != 1.0:
                     status, p, note = classify(ratio / scale, ns, None if bs is None else bs * scale,
-                                               threshold, alpha)
+                                               threshold, alpha, new_rounds=nr,
+                                               base_rounds=None if br is None else tuple(a * scale for a in br),
+                                               n_boot=n_boot, rng=rng)
                     if note:
                         note = f"{note} (raw {ratio:.2f}x, common-mode {scale:.3f}x removed)"
                 else:
-                    status, p, note = classify(ratio, ns, bs, threshold, alpha)
+                    status, p, note = classify(ratio, ns, bs, threshold, alpha, new_rounds=nr, base_rounds=br,
+                                               n_boot=n_boot, rng=rng)
                 out.update(ratio=ratio, p_value=p, status=status, note=note,
                            base_samples=0 if bs is None else int(bs.size),
                            new_samples=0 if ns is None else int(ns.size))
@@ -346,7 +433,8 @@ def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
     threshold : float
         Relative change of the median that counts (0.10: 10 % slower or faster).
     alpha : float
-        Significance level of the Mann-Whitney U test on the raw samples.
+        Significance level of the Mann-Whitney U test on the raw samples (of the
+        hierarchical bootstrap test for rows measured in several rounds).
     n_boot : int
         Bootstrap replicates for the crossover verdicts of both runs.
     common_mode_correction : bool

@@ -31,6 +31,16 @@ verdict included). Without raw samples the interquartile ranges of
 ``measurements.csv`` decide instead (separated when they do not overlap) and
 ``confidence`` is empty; ``decided_by`` says which was used.
 
+Rounds
+------
+When both kernels' samples at a k come from two or more rounds (fresh
+processes; ``samples.csv``'s ``round``), the replicates at that k come from
+:func:`~symbench.analysis.stats.hierarchical_boot_medians`: the rounds are
+resampled, then the samples within each drawn round. The spread between rounds
+then widens the replicates, and a verdict that only one process's noise
+separated becomes ``inconclusive``. Single-round data is bootstrapped flat, as
+before, with the same numbers. ``note`` says which bootstrap was used.
+
 The k\\* interval
 ----------------
 ``k_star_lo`` and ``k_star_hi`` are the 2.5 and 97.5 percentiles
@@ -40,8 +50,10 @@ interpolated in ``log k`` exactly as the point k\\*. A replicate in which the
 fft kernel wins at every measured k counts as the smallest k, one in which it
 never wins from some k on counts as the largest k: the interval never reaches
 beyond the measured ks. NaN unless the verdict is ``crossover`` and every k was
-decided by the bootstrap. It covers the noise *within* the run (the resampled
-samples), not what changes from one run, boot or machine state to the next.
+decided by the bootstrap. For a one-round run it covers the noise *within* the
+run (the resampled samples), not what changes from one run, boot or machine
+state to the next; with several rounds it covers the spread between the rounds'
+processes too (not between boots or machines).
 """
 
 from __future__ import annotations
@@ -54,8 +66,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from symbench.analysis.data import dedupe, ok_rows, row_samples, sample_index
-from symbench.analysis.stats import log_interpolate_k
+from symbench.analysis.data import dedupe, ok_rows, row_rounds, row_samples, sample_rounds
+from symbench.analysis.stats import hierarchical_boot_medians, log_interpolate_k
 from symbench.problem import SERIES_FIELDS
 
 #: The report columns fixed by the file format (docs/formats.md), in order.
@@ -160,12 +172,25 @@ def bracket(ks: Sequence[float], t_direct: Sequence[float], t_fft: Sequence[floa
     return Bracket(pos, "crossover", float(k[lo]), float(k[hi]), k_star)
 
 
-def _boot_medians(samples: np.ndarray, n_boot: int, seed: int, key: str) -> np.ndarray:
+def _row_rng(seed: int, key: str) -> np.random.Generator:
     # Seeded by the row's key, so a row's replicates do not depend on which
     # other rows are in the table or on the order they come in.
-    rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
+    return np.random.default_rng([seed, zlib.crc32(key.encode())])
+
+
+def _boot_medians(samples: np.ndarray, n_boot: int, seed: int, key: str) -> np.ndarray:
+    rng = _row_rng(seed, key)
     idx = rng.integers(0, samples.size, size=(n_boot, samples.size))
     return np.median(samples[idx], axis=1)
+
+
+#: Fewest rounds both kernels' samples must come from for the hierarchical bootstrap.
+MIN_ROUNDS = 2
+
+
+def multi_round(*rounds: Sequence[np.ndarray] | None) -> bool:
+    """Whether every one of ``rounds`` (per-round sample arrays, or None) has at least :data:`MIN_ROUNDS`."""
+    return all(r is not None and len(r) >= MIN_ROUNDS for r in rounds)
 
 
 def _fmt_k(k: float) -> str:
@@ -250,15 +275,25 @@ def k_star_interval(ks: Sequence[float], log_ratios: np.ndarray,
 
 
 def _score(d_row: Mapping[str, Any], f_row: Mapping[str, Any], d_s: np.ndarray | None,
-           f_s: np.ndarray | None, n_boot: int, seed: int) -> tuple[float, np.ndarray | None, str]:
-    """P(fft faster) at one k, the replicates' ``log(t_direct / t_fft)``, and how it was decided."""
+           f_s: np.ndarray | None, n_boot: int, seed: int,
+           d_r: Sequence[np.ndarray] | None = None,
+           f_r: Sequence[np.ndarray] | None = None) -> tuple[float, np.ndarray | None, str]:
+    """P(fft faster) at one k, the replicates' ``log(t_direct / t_fft)``, and how it was decided.
+
+    ``d_r``/``f_r`` are the samples by round; when both have several rounds the
+    replicates are hierarchical and the method returned is ``hierarchical``.
+    """
+    d_key = f"{d_row['machine_id']}|{d_row['kernel']}|{d_row['k']}"
+    f_key = f"{f_row['machine_id']}|{f_row['kernel']}|{f_row['k']}"
+    if n_boot > 0 and multi_round(d_r, f_r):
+        assert d_r is not None and f_r is not None
+        bd = hierarchical_boot_medians(d_r, n_boot, _row_rng(seed, d_key))
+        bf = hierarchical_boot_medians(f_r, n_boot, _row_rng(seed, f_key))
+        return (*_boot_score(bd, bf), "hierarchical")
     if d_s is not None and f_s is not None and d_s.size >= 2 and f_s.size >= 2 and n_boot > 0:
-        bd = _boot_medians(d_s, n_boot, seed, f"{d_row['machine_id']}|{d_row['kernel']}|{d_row['k']}")
-        bf = _boot_medians(f_s, n_boot, seed, f"{f_row['machine_id']}|{f_row['kernel']}|{f_row['k']}")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_ratio = np.log(bd) - np.log(bf)
-        log_ratio = np.where(bd > bf, np.maximum(log_ratio, np.finfo(float).tiny), np.minimum(log_ratio, 0.0))
-        return float((bd > bf).mean()), log_ratio, "bootstrap"
+        bd = _boot_medians(d_s, n_boot, seed, d_key)
+        bf = _boot_medians(f_s, n_boot, seed, f_key)
+        return (*_boot_score(bd, bf), "bootstrap")
     q1d, q3d = float(d_row.get("time_q1_s", math.nan)), float(d_row.get("time_q3_s", math.nan))
     q1f, q3f = float(f_row.get("time_q1_s", math.nan)), float(f_row.get("time_q3_s", math.nan))
     if all(math.isfinite(v) for v in (q1d, q3d, q1f, q3f)):
@@ -267,9 +302,18 @@ def _score(d_row: Mapping[str, Any], f_row: Mapping[str, Any], d_s: np.ndarray |
     return (1.0 if float(d_row["time_s"]) > float(f_row["time_s"]) else 0.0), None, "medians"
 
 
+def _boot_score(bd: np.ndarray, bf: np.ndarray) -> tuple[float, np.ndarray]:
+    """P(fft faster) and the log ratios of paired replicates of the two kernels' medians."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = np.log(bd) - np.log(bf)
+    log_ratio = np.where(bd > bf, np.maximum(log_ratio, np.finfo(float).tiny), np.minimum(log_ratio, 0.0))
+    return float((bd > bf).mean()), log_ratio
+
+
 def _pair_row(group: Mapping[str, Any], d_rows: pd.DataFrame, f_rows: pd.DataFrame,
               index: Mapping[tuple[str, ...], np.ndarray], alpha: float, n_boot: int,
-              seed: int) -> dict[str, Any] | None:
+              seed: int, rounds: Mapping[tuple[str, ...], tuple[np.ndarray, ...]] | None = None
+              ) -> dict[str, Any] | None:
     d = d_rows.set_index("k")
     f = f_rows.set_index("k")
     ks = sorted(set(d.index) & set(f.index))
@@ -280,16 +324,25 @@ def _pair_row(group: Mapping[str, Any], d_rows: pd.DataFrame, f_rows: pd.DataFra
     b = bracket(ks, td, tf)
     scores, reps, how = [], [], set()
     n_samples: list[tuple[int, int]] = []
+    n_rounds: list[int] = []
     for k in ks:
         dr, fr = d.loc[k].to_dict(), f.loc[k].to_dict()
         dr["k"], fr["k"] = k, k
         ds = row_samples(index, dr)
         fs = row_samples(index, fr)
-        s, rep, h = _score(dr, fr, ds, fs, n_boot, seed)
+        d_r = row_rounds(rounds, dr) if rounds else None
+        f_r = row_rounds(rounds, fr) if rounds else None
+        s, rep, h = _score(dr, fr, ds, fs, n_boot, seed, d_r, f_r)
         scores.append(s)
         reps.append(rep)
         how.add(h)
         n_samples.append((0 if ds is None else ds.size, 0 if fs is None else fs.size))
+        if h == "hierarchical":
+            assert d_r is not None and f_r is not None
+            n_rounds.append(min(len(d_r), len(f_r)))
+    hier = "hierarchical" in how
+    # Both bootstraps are "bootstrap" to decided_by (a fixed column); the note tells them apart.
+    how = {"bootstrap" if h == "hierarchical" else h for h in how}
     decided_by = "bootstrap" if how == {"bootstrap"} else "quartiles" if "medians" not in how else "medians"
     # The verdict stands only when the samples separate the kernels at the bracket.
     ties = []
@@ -308,7 +361,14 @@ def _pair_row(group: Mapping[str, Any], d_rows: pd.DataFrame, f_rows: pd.DataFra
             k_star_lo, k_star_hi = k_star_interval(ks, log_ratios)
     if decided_by == "bootstrap":
         nd, nf = min(x[0] for x in n_samples), min(x[1] for x in n_samples)
-        method = f"bootstrap of median ({n_boot} resamples, >={nd}+{nf} samples)"
+        if hier and len(n_rounds) == len(ks):
+            method = (f"hierarchical bootstrap of median (>={min(n_rounds)} rounds, {n_boot} resamples, "
+                      f">={nd}+{nf} samples)")
+        elif hier:
+            method = (f"bootstrap of median ({n_boot} resamples, >={nd}+{nf} samples; hierarchical over "
+                      f">={min(n_rounds)} rounds at {len(n_rounds)} of {len(ks)} k)")
+        else:
+            method = f"bootstrap of median ({n_boot} resamples, >={nd}+{nf} samples)"
     elif decided_by == "quartiles":
         method = "interquartile ranges (no raw samples)"
     else:
@@ -348,7 +408,8 @@ def find_crossovers(df: pd.DataFrame, samples: pd.DataFrame | None = None, *,
         without ``machine_id`` are taken to come from one machine.
     samples : pandas.DataFrame, optional
         Raw samples (``samples.csv``) of the same runs; without them the verdicts are
-        decided on the interquartile ranges and ``confidence`` is NaN.
+        decided on the interquartile ranges and ``confidence`` is NaN. Samples of
+        several rounds (a ``round`` column) are bootstrapped hierarchically.
     alpha : float
         A kernel is "faster" at a k of the bracket when the bootstrap puts it faster in
         at least ``1 - alpha`` of the replicates; otherwise the row is ``inconclusive``.
@@ -369,14 +430,17 @@ def find_crossovers(df: pd.DataFrame, samples: pd.DataFrame | None = None, *,
     data = data[data["method"].isin(["direct", "fft"])]
     if "machine" not in data.columns:
         data = data.assign(machine=data["machine_id"])
-    index = sample_index(samples) if n_boot > 0 else {}
+    rounds = sample_rounds(samples) if n_boot > 0 else {}
+    # The pooled samples are the rounds' together: sorted, the same arrays as
+    # sample_index gives, without grouping the samples a second time.
+    index = {k: np.sort(np.concatenate(v)) for k, v in rounds.items()}
     rows: list[dict[str, Any]] = []
     keys = ["machine_id", "machine", "device", *GROUP_COLUMNS]
     for key, g in data.groupby(keys, sort=False, dropna=False):
         group = dict(zip(keys, key))
         by_kernel = {name: kr for name, kr in g.groupby("kernel", sort=False)}
         for d_name, f_name in pairs_of(g[["kernel", "method"]].drop_duplicates()):
-            row = _pair_row(group, by_kernel[d_name], by_kernel[f_name], index, alpha, n_boot, seed)
+            row = _pair_row(group, by_kernel[d_name], by_kernel[f_name], index, alpha, n_boot, seed, rounds)
             if row is not None:
                 rows.append(row)
     out = pd.DataFrame(rows, columns=list(CROSSOVER_COLUMNS))

@@ -114,7 +114,7 @@ def build_report(runs: Runs, *, alpha: float = DEFAULT_ALPHA, n_boot: int = DEFA
     warn = disturbed_note(runs, cross)
     if warn:
         notes.append(warn)
-    if len(cross) and rounds_of(runs.metas) == 1:
+    if len(cross) and rounds_of(runs.metas, df) == 1:
         notes.append("one round per run: confidence and the k* interval cover only the noise within this run "
                      "(its samples), not what changes from one run to the next (load, boot, frequency)")
     not_ok = int((df["status"] != "ok").sum())

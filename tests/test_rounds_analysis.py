@@ -1,0 +1,296 @@
+"""Sweeps in rounds (schema 2): combining a measurement's rounds, the hierarchical bootstrap,
+and how crossovers and compare use it. Synthetic tables with known answers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from symbench.analysis.compare import compare_tables, hierarchical_p
+from symbench.analysis.crossover import _boot_medians, _row_rng, find_crossovers
+from symbench.analysis.data import combine_rounds, dedupe, rounds_of, row_rounds, sample_index, sample_rounds
+from symbench.analysis.stats import grouped_summary, hierarchical_boot_medians
+from synth import MACHINE, row, sample_rows
+
+STATS = ("time_s", "time_min_s", "time_q1_s", "time_q3_s", "time_mean_s", "time_std_s")
+
+
+def rounds_table(kernel: str, k: int, rounds: Sequence[Sequence[float] | None], *,
+                 statuses: Sequence[str] | None = None, loops: Sequence[int] | None = None,
+                 messages: Sequence[str] | None = None, **kw: Any) -> tuple[list[dict], list[dict]]:
+    """Rows and samples of one measurement taken in ``len(rounds)`` rounds."""
+    rows, samples = [], []
+    for i, s in enumerate(rounds):
+        st = statuses[i] if statuses else "ok"
+        r = row(kernel, k, s if s is not None else None, status=st, time_s=None if s is not None else math.nan,
+                message=messages[i] if messages else "", **kw)
+        r["round"] = i
+        r["loops"] = loops[i] if loops else 1
+        r["machine_id"], r["machine"] = MACHINE["machine_id"], MACHINE["machine_label"]
+        rows.append(r)
+        if s is not None:
+            samples += [{**x, "round": i, "steal_share": np.nan, "others_cores": np.nan} for x in sample_rows(r, s)]
+    return rows, samples
+
+
+def frames(*parts: tuple[list[dict], list[dict]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return (pd.DataFrame([r for p in parts for r in p[0]]), pd.DataFrame([s for p in parts for s in p[1]]))
+
+
+def levels(median: float, shifts: Sequence[float], count: int = 25, spread: float = 0.01) -> list[np.ndarray]:
+    """One array of samples per round: round i's samples lie within +-spread of median * shifts[i]."""
+    return [median * f * (1.0 + spread * np.linspace(-1.0, 1.0, count)) for f in shifts]
+
+
+# -- combine_rounds --------------------------------------------------------------------------
+
+ROUNDS = [np.array([1.0, 1.2, 1.1, 1.4, 1.3]), np.array([2.0, 2.2, 2.1]), np.array([0.9, 1.5, 1.6, 1.7])]
+
+
+def test_combine_rounds_pools_the_ok_rounds_samples():
+    df, sm = frames(rounds_table("direct-numpy", 3, ROUNDS, loops=[10, 20, 5]))
+    out = combine_rounds(df, sm)
+    assert len(out) == 1 and "round" not in out.columns
+    r = out.iloc[0]
+    pooled = np.concatenate(ROUNDS)
+    expect = {"time_s": np.median(pooled), "time_min_s": pooled.min(), "time_q1_s": np.percentile(pooled, 25),
+              "time_q3_s": np.percentile(pooled, 75), "time_mean_s": pooled.mean(),
+              "time_std_s": pooled.std(ddof=1)}
+    for c, v in expect.items():
+        assert r[c] == pytest.approx(v, rel=1e-12), c
+    assert r["samples"] == 12 and r["loops"] == 20 and r["rounds"] == 3
+    # gflops is flops / time: the first round's gflops (1.0) at its median 1.2, rescaled.
+    assert r["gflops"] == pytest.approx(1.0 * 1.2 / np.median(pooled))
+
+
+def test_combine_rounds_without_samples_combines_the_summaries():
+    df, _ = frames(rounds_table("direct-numpy", 3, ROUNDS))
+    r = combine_rounds(df).iloc[0]
+    pooled = np.concatenate(ROUNDS)
+    assert r["time_s"] == pytest.approx(np.median([1.2, 2.1, 1.55]))
+    assert r["time_min_s"] == pytest.approx(0.9)
+    assert r["time_q1_s"] == pytest.approx(np.median([np.percentile(s, 25) for s in ROUNDS]))
+    assert r["time_q3_s"] == pytest.approx(np.median([np.percentile(s, 75) for s in ROUNDS]))
+    assert r["samples"] == 12 and r["rounds"] == 3
+    # Mean and standard deviation are exact from each round's mean, std and count.
+    assert r["time_mean_s"] == pytest.approx(pooled.mean(), rel=1e-12)
+    assert r["time_std_s"] == pytest.approx(pooled.std(ddof=1), rel=1e-12)
+
+
+def test_rounds_whose_samples_are_missing_fall_back_to_the_summaries():
+    df, sm = frames(rounds_table("direct-numpy", 3, ROUNDS))
+    out = combine_rounds(df, sm[sm["round"] != 2])
+    assert out.iloc[0]["time_s"] == pytest.approx(np.median([1.2, 2.1, 1.55]))
+
+
+def test_a_failing_round_wins_and_says_which():
+    df, sm = frames(rounds_table("direct-numpy", 3, [ROUNDS[0], ROUNDS[1], ROUNDS[2]],
+                                 statuses=["ok", "mismatch", "ok"], messages=["", "rel_err 1e-3", ""]))
+    r = combine_rounds(df, sm).iloc[0]
+    assert r["status"] == "mismatch" and r["message"] == "round 1: rel_err 1e-3" and r["rounds"] == 1
+    df, sm = frames(rounds_table("direct-numpy", 3, ROUNDS, statuses=["ok", "ok", "error"],
+                                 messages=["", "", "boom"]))
+    assert combine_rounds(df, sm).iloc[0]["message"] == "round 2: boom"
+
+
+def test_only_ok_rounds_are_pooled_and_all_failed_keeps_the_first_round():
+    df, sm = frames(rounds_table("direct-numpy", 3, [None, ROUNDS[1], ROUNDS[2]],
+                                 statuses=["timeout", "ok", "ok"]))
+    r = combine_rounds(df, sm).iloc[0]
+    pooled = np.concatenate(ROUNDS[1:])
+    assert r["status"] == "ok" and r["rounds"] == 2 and r["samples"] == pooled.size
+    assert r["time_s"] == pytest.approx(np.median(pooled))
+    df, sm = frames(rounds_table("direct-numpy", 3, [None, None], statuses=["timeout", "skipped"]))
+    r = combine_rounds(df, sm).iloc[0]
+    assert r["status"] == "timeout" and r["rounds"] == 1
+
+
+def test_schema_1_and_empty_rounds():
+    df, sm = frames(rounds_table("direct-numpy", 3, [ROUNDS[0]]), rounds_table("fft-scipy", 3, [ROUNDS[1]]))
+    plain = df.drop(columns="round")
+    out = combine_rounds(plain, sm.drop(columns="round"))
+    assert out["rounds"].tolist() == [1, 1]
+    pd.testing.assert_frame_equal(out.drop(columns="rounds"), plain)
+    # An empty round is round 0: rounds NaN and 1 are two rounds of one measurement.
+    df, sm = frames(rounds_table("direct-numpy", 3, ROUNDS[:2]))
+    df["round"] = [np.nan, 1]
+    sm["round"] = sm["round"].where(sm["round"] != 0, np.nan)
+    r = combine_rounds(df, sm).iloc[0]
+    assert r["rounds"] == 2 and r["time_s"] == pytest.approx(np.median(np.concatenate(ROUNDS[:2])))
+
+
+def test_combine_keeps_order_and_other_measurements_apart():
+    a = rounds_table("direct-numpy", 3, ROUNDS)
+    b = rounds_table("fft-scipy", 3, ROUNDS[:2])
+    c = rounds_table("direct-numpy", 5, [ROUNDS[0]])
+    df, sm = frames(a, b, c)
+    out = combine_rounds(df, sm)
+    assert out[["kernel", "k", "rounds"]].values.tolist() == [["direct-numpy", 3, 3], ["fft-scipy", 3, 2],
+                                                              ["direct-numpy", 5, 1]]
+
+
+def test_dedupe_combines_raw_per_round_rows():
+    df, _ = frames(rounds_table("direct-numpy", 3, ROUNDS), rounds_table("fft-scipy", 3, ROUNDS))
+    out = dedupe(df)
+    assert len(out) == 2 and out["rounds"].tolist() == [3, 3]
+    assert out.iloc[0]["time_s"] == pytest.approx(np.median([1.2, 2.1, 1.55]))
+
+
+def test_grouped_summary_is_measurements_statistics():
+    s = pd.Series(np.concatenate(ROUNDS))
+    by = pd.Series(np.repeat([0, 1, 2], [len(x) for x in ROUNDS]))
+    out = grouped_summary(s, by)
+    for g, x in enumerate(ROUNDS):
+        assert out.loc[g, "time_s"] == np.median(x)
+        assert out.loc[g, "time_q1_s"] == pytest.approx(np.percentile(x, 25), rel=1e-15)
+        assert out.loc[g, "time_std_s"] == pytest.approx(x.std(ddof=1), rel=1e-12)
+    one = grouped_summary(pd.Series([2.0]), pd.Series([0]))
+    assert one.loc[0, "time_std_s"] == 0.0 and one.loc[0, "samples"] == 1
+
+
+def test_sample_rounds_and_rounds_of():
+    df, sm = frames(rounds_table("direct-numpy", 3, ROUNDS))
+    idx = sample_rounds(sm)
+    got = row_rounds(idx, df.iloc[0].to_dict())
+    assert [a.tolist() for a in got] == [sorted(x) for x in ROUNDS]
+    np.testing.assert_array_equal(sample_index(sm)[next(iter(idx))], np.sort(np.concatenate(ROUNDS)))
+    one = sample_rounds(sm.drop(columns="round"))
+    assert len(next(iter(one.values()))) == 1
+    combined = combine_rounds(df, sm)
+    assert rounds_of([{"config": {}}], combined) == 3
+    assert rounds_of([{"config": {"rounds": 3}}]) == 3 and rounds_of([{}]) == 1
+    other = combined.assign(run_id="other", rounds=1)
+    assert rounds_of([], pd.concat([combined, other])) == 1
+
+
+# -- the hierarchical bootstrap ---------------------------------------------------------------
+
+def test_hierarchical_bootstrap_is_deterministic_and_stays_within_the_data():
+    groups = [np.array([1.0, 1.1, 1.2]), np.array([2.0, 2.1]), np.array([3.0])]
+    a = hierarchical_boot_medians(groups, 500, np.random.default_rng(7))
+    b = hierarchical_boot_medians(groups, 500, np.random.default_rng(7))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (500,) and a.min() >= 1.0 and a.max() <= 3.0
+    # Rounds are drawn whole: a replicate of only round 2 gives 3.0, one the flat bootstrap almost never gives.
+    assert (a == 3.0).any()
+
+
+def test_hierarchical_median_matches_a_direct_computation():
+    # Recompute each replicate's pooled median from the same draws, without padding.
+    groups = [np.array([1.0, 4.0, 2.0, 8.0]), np.array([3.0, 5.0]), np.array([7.0, 6.0, 9.0])]
+    sizes = np.array([g.size for g in groups])
+    rng = np.random.default_rng(3)
+    got = hierarchical_boot_medians(groups, 50, rng)
+    rng = np.random.default_rng(3)
+    drawn = rng.integers(0, 3, size=(50, 3))
+    u = rng.random((50, 3, 4))
+    for b in range(50):
+        pool = [groups[r][min(int(u[b, j, i] * sizes[r]), sizes[r] - 1)]
+                for j, r in enumerate(drawn[b]) for i in range(sizes[r])]
+        assert got[b] == np.median(pool)
+
+
+def test_one_round_is_the_flat_bootstrap():
+    s = np.sort(np.random.default_rng(1).uniform(1, 2, 9))
+    flat = _boot_medians(s, 300, 0, "m|k|3")
+    hier = hierarchical_boot_medians([s], 300, _row_rng(0, "m|k|3"))
+    np.testing.assert_array_equal(flat, hier)
+
+
+def pair_in_rounds(shift_d: Sequence[float], shift_f: Sequence[float], *, with_rounds: bool = True
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """direct-numpy vs fft-scipy at k=3 (direct 2x faster) and k=100 (fft 5% faster within each round)."""
+    parts = [rounds_table("direct-numpy", 3, levels(0.5, [1.0] * len(shift_d))),
+             rounds_table("fft-scipy", 3, levels(1.0, [1.0] * len(shift_f))),
+             rounds_table("direct-numpy", 100, levels(1.05, shift_d)),
+             rounds_table("fft-scipy", 100, levels(1.0, shift_f))]
+    df, sm = frames(*parts)
+    if not with_rounds:
+        # The same samples as if one process had taken them all (schema 1).
+        df, sm = frames(*[rounds_table(r[0][0]["kernel"], r[0][0]["k"], [np.concatenate(levels_of(r))])
+                          for r in parts])
+        df, sm = df.drop(columns="round"), sm.drop(columns="round")
+    return df, sm
+
+
+def levels_of(part: tuple[list[dict], list[dict]]) -> list[np.ndarray]:
+    s = pd.DataFrame(part[1])
+    return [g["time_s"].to_numpy() for _, g in s.groupby("round")]
+
+
+# Rounds shifted by up to +-20 %, as drawn once per kernel; the middle round of each is unshifted.
+SHIFT_D = (0.82, 1.0, 1.2)
+SHIFT_F = (1.18, 0.83, 1.0)
+
+
+def test_between_round_spread_makes_a_flat_decision_inconclusive():
+    flat = find_crossovers(*pair_in_rounds(SHIFT_D, SHIFT_F, with_rounds=False), seed=1)
+    hier = find_crossovers(*pair_in_rounds(SHIFT_D, SHIFT_F), seed=1)
+    assert flat.iloc[0]["verdict"] == "crossover"
+    assert flat.iloc[0]["note"].startswith("bootstrap of median")
+    assert hier.iloc[0]["verdict"] == "inconclusive"
+    assert "hierarchical bootstrap of median (>=3 rounds" in hier.iloc[0]["note"]
+    assert hier.iloc[0]["decided_by"] == "bootstrap"
+    # Same medians, so the same bracket; only the confidence differs.
+    assert (flat.iloc[0]["k_lo"], flat.iloc[0]["k_hi"]) == (hier.iloc[0]["k_lo"], hier.iloc[0]["k_hi"])
+    assert hier.iloc[0]["confidence"] < flat.iloc[0]["confidence"]
+
+
+def test_consistent_rounds_stay_decided():
+    out = find_crossovers(*pair_in_rounds((1.0, 1.01, 0.99), (1.0, 0.99, 1.01)), seed=1)
+    assert out.iloc[0]["verdict"] == "crossover" and "hierarchical" in out.iloc[0]["note"]
+
+
+def test_raw_per_round_rows_give_one_row_per_key():
+    df, sm = pair_in_rounds(SHIFT_D, SHIFT_F)
+    out = find_crossovers(df, sm)
+    assert len(out) == 1 and out.iloc[0]["k_values"] == "3,100"
+
+
+def test_one_round_with_a_round_column_gives_todays_numbers():
+    df, sm = pair_in_rounds((1.0,), (1.0,), with_rounds=True)
+    plain = find_crossovers(df.drop(columns="round"), sm.drop(columns="round"), seed=2)
+    with_col = find_crossovers(df, sm, seed=2)
+    pd.testing.assert_frame_equal(plain, with_col)
+    assert "hierarchical" not in with_col.iloc[0]["note"]
+
+
+# -- compare ------------------------------------------------------------------------------------
+
+def one_row(median: float, shifts: Sequence[float], run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    df, sm = frames(rounds_table("direct-numpy", 3, levels(median, shifts), run_id=run_id))
+    return combine_rounds(df, sm), sm
+
+
+def test_compare_uses_the_hierarchical_test_with_rounds():
+    base, bs = one_row(1.0, (0.8, 1.0, 1.2), "base")
+    new, ns = one_row(1.15, (0.83, 1.0, 1.22), "new")
+    out = compare_tables(base, new, bs, ns).iloc[0]
+    assert out["status"] == "noise" and "hierarchical bootstrap, 3+3 rounds" in out["note"]
+    assert out["p_value"] > 0.05
+    # The same samples as one round each: Mann-Whitney treats them as independent and flags it.
+    flat = compare_tables(base, new, bs.drop(columns="round"), ns.drop(columns="round")).iloc[0]
+    assert flat["status"] == "regression" and "hierarchical" not in flat["note"]
+
+
+def test_compare_with_rounds_still_flags_a_real_regression():
+    base, bs = one_row(1.0, (0.98, 1.0, 1.02), "base")
+    new, ns = one_row(1.4, (1.01, 0.99, 1.0), "new")
+    out = compare_tables(base, new, bs, ns).iloc[0]
+    assert out["status"] == "regression" and out["p_value"] < 0.01
+    again = compare_tables(base, new, bs, ns).iloc[0]
+    assert again["p_value"] == out["p_value"]
+    faster = compare_tables(new, base, ns, bs).iloc[0]
+    assert faster["status"] == "improvement"
+
+
+def test_hierarchical_p_counts_replicates_not_beyond_the_bound():
+    same = levels(1.0, (1.0, 1.0))
+    p = hierarchical_p(same, same, 1.1, True, 999, np.random.default_rng(0))
+    assert p == 1.0  # no replicate ratio exceeds 1.1
+    far = levels(2.0, (1.0, 1.0))
+    assert hierarchical_p(far, same, 1.1, True, 999, np.random.default_rng(0)) == pytest.approx(1 / 1000)
