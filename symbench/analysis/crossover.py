@@ -287,8 +287,14 @@ def _score(d_row: Mapping[str, Any], f_row: Mapping[str, Any], d_s: np.ndarray |
     f_key = f"{f_row['machine_id']}|{f_row['kernel']}|{f_row['k']}"
     if n_boot > 0 and multi_round(d_r, f_r):
         assert d_r is not None and f_r is not None
-        bd = hierarchical_boot_medians(d_r, n_boot, _row_rng(seed, d_key))
-        bf = hierarchical_boot_medians(f_r, n_boot, _row_rng(seed, f_key))
+        drawn = None
+        if len(d_r) == len(f_r):
+            # Both kernels were measured in the same rounds, in turns within each
+            # (same process, same minutes): a replicate draws the same rounds for
+            # both, so a round slow for both moves both medians, not their ratio.
+            drawn = _row_rng(seed, f"{d_key}|{f_key}|rounds").integers(0, len(d_r), size=(n_boot, len(d_r)))
+        bd = hierarchical_boot_medians(d_r, n_boot, _row_rng(seed, d_key), drawn)
+        bf = hierarchical_boot_medians(f_r, n_boot, _row_rng(seed, f_key), drawn)
         return (*_boot_score(bd, bf), "hierarchical")
     if d_s is not None and f_s is not None and d_s.size >= 2 and f_s.size >= 2 and n_boot > 0:
         bd = _boot_medians(d_s, n_boot, seed, d_key)

@@ -83,7 +83,8 @@ def grouped_summary(values: pd.Series, by: pd.Series) -> pd.DataFrame:
     return out
 
 
-def hierarchical_boot_medians(groups: Sequence[np.ndarray], n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def hierarchical_boot_medians(groups: Sequence[np.ndarray], n_boot: int, rng: np.random.Generator,
+                              drawn: np.ndarray | None = None) -> np.ndarray:
     """Bootstrap replicates of the median of samples taken in several rounds.
 
     Each replicate first draws as many rounds as there are, with replacement,
@@ -102,6 +103,11 @@ def hierarchical_boot_medians(groups: Sequence[np.ndarray], n_boot: int, rng: np
         Number of replicates.
     rng : numpy.random.Generator
         Source of the draws; the result is a function of its state.
+    drawn : ndarray of int, shape (n_boot, len(groups)), optional
+        The rounds each replicate draws, when the caller draws them: two
+        kernels measured in the same rounds (the same processes and minutes)
+        are given the same draws, so that a round that was slow for both
+        moves both replicates alike instead of their ratio.
 
     Returns
     -------
@@ -134,7 +140,10 @@ def hierarchical_boot_medians(groups: Sequence[np.ndarray], n_boot: int, rng: np
     padded = np.full((r, width), np.nan)
     for i, a in enumerate(arrays):
         padded[i, :a.size] = a
-    drawn = rng.integers(0, r, size=(n_boot, r))                     # rounds of each replicate
+    if drawn is None:
+        drawn = rng.integers(0, r, size=(n_boot, r))                 # rounds of each replicate
+    elif drawn.shape != (n_boot, r):
+        raise ValueError(f"drawn has shape {drawn.shape}, expected {(n_boot, r)}")
     n_drawn = sizes[drawn]                                            # (B, R) samples of each drawn round
     pos = np.minimum((rng.random((n_boot, r, width)) * n_drawn[..., None]).astype(np.intp),
                      n_drawn[..., None] - 1)
