@@ -9,6 +9,15 @@ the crossovers of each run (``symbench.analysis.crossover.find_crossovers``) and
 counts, for every (direct, fft) pair and problem group (n included), whether
 all runs agree on the bracket ``(k_lo, k_hi]`` and the verdict. Writes
 ``stability.md`` (also printed) with the share and every cell that moved.
+
+It also measures how far the verdicts can be trusted, run by run: of the
+cells a run calls decided, the share whose verdict and bracket the *next*
+run reproduces (the goal of issue 10: >= 95%), the share of cells a run
+leaves inconclusive (<= 25%), and a reliability table: decided cells binned
+by the run's ``confidence`` (the share of bootstrap replicates that put k* in
+the same bracket), with the share of each bin that the next run reproduced.
+A calibrated confidence of 0.9 is reproduced about 90% of the time; a bin
+reproduced less often than its confidence says is overconfident.
 """
 
 from __future__ import annotations
@@ -62,6 +71,74 @@ def agreement(tables: Sequence[pd.DataFrame]) -> tuple[float, pd.DataFrame, floa
     return share, pd.DataFrame(moved), sure_share
 
 
+#: Bins of ``confidence`` for the reliability table (left-closed; the last one includes 1).
+CONFIDENCE_BINS = (0.0, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+def _cells(t: pd.DataFrame) -> dict[tuple, pd.Series]:
+    return {tuple(r[c] for c in CELL): r for _, r in t.iterrows()}
+
+
+def _same(a: pd.Series, b: pd.Series) -> bool:
+    def key(r: pd.Series) -> tuple:
+        return (r["verdict"], None if pd.isna(r["k_lo"]) else float(r["k_lo"]),
+                None if pd.isna(r["k_hi"]) else float(r["k_hi"]))
+    return key(a) == key(b)
+
+
+def next_run(tables: Sequence[pd.DataFrame]) -> dict[str, float | int]:
+    """Over consecutive pairs of runs: decided cells, how many the next run kept, and inconclusive cells.
+
+    A decided cell is *kept* when the next run gives the same verdict and the same
+    bracket (an inconclusive verdict in the next run is not kept).
+    """
+    decided = kept = cells = inconclusive = 0
+    for a, b in zip(tables, tables[1:]):
+        ca, cb = _cells(a), _cells(b)
+        for cell in set(ca) & set(cb):
+            cells += 1
+            if ca[cell]["verdict"] == "inconclusive":
+                inconclusive += 1
+                continue
+            decided += 1
+            kept += _same(ca[cell], cb[cell])
+    return {"decided": decided, "kept": kept, "cells": cells, "inconclusive": inconclusive,
+            "kept_share": kept / decided if decided else float("nan"),
+            "inconclusive_share": inconclusive / cells if cells else float("nan")}
+
+
+def reliability(tables: Sequence[pd.DataFrame], bins: Sequence[float] = CONFIDENCE_BINS) -> pd.DataFrame:
+    """Decided cells of each run binned by their ``confidence``, and the share the next run reproduced.
+
+    Returns
+    -------
+    DataFrame
+        One row per bin that holds cells: ``confidence`` (the bin, as text),
+        ``cells``, ``mean_confidence`` and ``reproduced`` (a share). Cells without a
+        confidence (decided on quartiles) are left out.
+    """
+    rows = []
+    for a, b in zip(tables, tables[1:]):
+        ca, cb = _cells(a), _cells(b)
+        for cell in set(ca) & set(cb):
+            r = ca[cell]
+            if r["verdict"] == "inconclusive" or pd.isna(r.get("confidence", np.nan)):
+                continue
+            rows.append((float(r["confidence"]), _same(r, cb[cell])))
+    if not rows:
+        return pd.DataFrame(columns=["confidence", "cells", "mean_confidence", "reproduced"])
+    df = pd.DataFrame(rows, columns=["c", "same"])
+    edges = list(bins)
+    idx = np.clip(np.searchsorted(edges, df["c"].to_numpy(), side="right") - 1, 0, len(edges) - 2)
+    out = []
+    for i in sorted(set(idx)):
+        g = df[idx == i]
+        hi = "]" if i == len(edges) - 2 else ")"
+        out.append({"confidence": f"[{edges[i]:g}, {edges[i + 1]:g}{hi}", "cells": len(g),
+                    "mean_confidence": float(g["c"].mean()), "reproduced": float(g["same"].mean())})
+    return pd.DataFrame(out)
+
+
 def _fmt(b: tuple) -> str:
     verdict, lo, hi = b
     if verdict == "fft_always":
@@ -78,11 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=f"results/stability-{time.strftime('%Y%m%d-%H%M%S')}")
     args = ap.parse_args(argv)
 
-    from symbench import load
     from symbench.analysis.crossover import find_crossovers
+    from symbench.analysis.data import load_runs
     from symbench.config import load_config
     from symbench.sweep.runner import run_sweep
-    from symbench.store import load_samples
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -94,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         if result.interrupted:
             return 130
         run = out / f"run{i}"
-        tables.append(find_crossovers(load(run), load_samples(run)))
+        runs = load_runs([run])  # rounds pooled; samples kept by round for the bootstrap
+        tables.append(find_crossovers(runs.df, runs.samples))
         lines.append(f"- run {i}: {result.elapsed_s:.0f} s, {len(tables[-1])} (pair, n) cells, "
                      f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
     share, moved, sure_share = agreement(tables)
@@ -102,6 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     text = [f"# k* stability: {args.runs} consecutive runs of `{args.config}`", "", *lines, "",
             f"**{share * 100:.0f}%** of {cells} (pair, n) cells put k* in the same bracket in every run "
             f"(goal: >= 90%); {sure_share * 100:.0f}% of the cells that no run called inconclusive.", ""]
+    nxt = next_run(tables)
+    text += [f"Run to run: of the cells a run called decided, **{nxt['kept']}/{nxt['decided']} "
+             f"({nxt['kept_share'] * 100:.0f}%)** had the same verdict and bracket in the next run (goal: >= 95%); "
+             f"{nxt['inconclusive']} of {nxt['cells']} ({nxt['inconclusive_share'] * 100:.0f}%) were inconclusive "
+             f"(goal: <= 25%). Rounds per run: {config.rounds}.", ""]
+    rel = reliability(tables)
+    if len(rel):
+        text += ["Reliability (decided cells by the run's `confidence`; reproduced: same verdict and bracket "
+                 "in the next run):", "", "| confidence | cells | mean confidence | reproduced |", "|---|---|---|---|"]
+        text += [f"| {r['confidence']} | {r['cells']} | {r['mean_confidence']:.3f} | {r['reproduced'] * 100:.0f}% |"
+                 for _, r in rel.iterrows()]
+        text.append("")
     if len(moved):
         text += ["Cells that moved (runs that called the cell inconclusive: the two kernels tie within "
                  "noise at the bracket):", "",

@@ -118,3 +118,20 @@ def test_stability_counts_cells_whose_bracket_moved():
     assert list(moved["n"]) == [4096]
     assert moved.iloc[0]["brackets"] == "(33, 65] / (33, 65] / (65, 129]"
     assert sure == pytest.approx(2 / 3)  # n=1024 is inconclusive in run 3: not among the sure cells
+
+
+def test_next_run_and_reliability_count_what_the_next_run_kept():
+    nan = math.nan
+    a = _cross([(1024, "direct", "fft-scipy", "crossover", 17, 33), (2048, "direct", "fft-scipy", "fft_always", nan, 3),
+                (4096, "direct", "fft-scipy", "inconclusive", 33, 65), (8192, "direct", "fft-scipy", "direct_always", 513, nan)])
+    a["confidence"] = [0.999, 0.85, 0.5, 0.92]
+    b = _cross([(1024, "direct", "fft-scipy", "crossover", 17, 33), (2048, "direct", "fft-scipy", "crossover", 3, 5),
+                (4096, "direct", "fft-scipy", "crossover", 33, 65), (8192, "direct", "fft-scipy", "inconclusive", 513, nan)])
+    b["confidence"] = [1.0, 0.97, 0.96, 0.6]
+    nxt = stability.next_run([a, b])
+    # a decides 3 cells; b keeps n=1024 only (2048 moved, 8192 became inconclusive)
+    assert (nxt["decided"], nxt["kept"], nxt["cells"], nxt["inconclusive"]) == (3, 1, 4, 1)
+    rel = stability.reliability([a, b])
+    assert list(rel["confidence"]) == ["[0.8, 0.9)", "[0.9, 0.95)", "[0.99, 1]"]
+    assert list(rel["cells"]) == [1, 1, 1] and list(rel["reproduced"]) == [0.0, 0.0, 1.0]
+    assert stability.reliability([a]).empty

@@ -233,7 +233,7 @@ def test_between_round_spread_makes_a_flat_decision_inconclusive():
     assert flat.iloc[0]["verdict"] == "crossover"
     assert flat.iloc[0]["note"].startswith("bootstrap of median")
     assert hier.iloc[0]["verdict"] == "inconclusive"
-    assert "hierarchical bootstrap of median (>=3 rounds" in hier.iloc[0]["note"]
+    assert "paired rounds" in hier.iloc[0]["note"] and ">=3 rounds" in hier.iloc[0]["note"]
     assert hier.iloc[0]["decided_by"] == "bootstrap"
     # Same medians, so the same bracket; only the confidence differs.
     assert (flat.iloc[0]["k_lo"], flat.iloc[0]["k_hi"]) == (hier.iloc[0]["k_lo"], hier.iloc[0]["k_hi"])
@@ -242,7 +242,28 @@ def test_between_round_spread_makes_a_flat_decision_inconclusive():
 
 def test_consistent_rounds_stay_decided():
     out = find_crossovers(*pair_in_rounds((1.0, 1.01, 0.99), (1.0, 0.99, 1.01)), seed=1)
-    assert out.iloc[0]["verdict"] == "crossover" and "hierarchical" in out.iloc[0]["note"]
+    assert out.iloc[0]["verdict"] == "crossover" and "paired rounds" in out.iloc[0]["note"]
+
+
+def test_a_round_slow_for_both_kernels_moves_both_not_their_ratio():
+    # Every round is 5 % apart in the same direction, but the rounds' levels move by
+    # +-25 % for both kernels alike (the machine's speed in that round's minutes):
+    # the rounds are drawn jointly for the pair, so the crossover stays decided.
+    common = (0.75, 1.0, 1.25)
+    out = find_crossovers(*pair_in_rounds(common, common), seed=1)
+    assert out.iloc[0]["verdict"] == "crossover" and "paired rounds" in out.iloc[0]["note"]
+    # The same levels drawn independently per kernel would not separate them.
+    d = levels(1.05, common)
+    f = levels(1.0, common)
+    bd = hierarchical_boot_medians(d, 1000, np.random.default_rng(1))
+    bf = hierarchical_boot_medians(f, 1000, np.random.default_rng(2))
+    assert 0.2 < float((bd > bf).mean()) < 0.8
+    drawn = np.random.default_rng(3).integers(0, 3, size=(1000, 3))
+    bd = hierarchical_boot_medians(d, 1000, np.random.default_rng(1), drawn)
+    bf = hierarchical_boot_medians(f, 1000, np.random.default_rng(2), drawn)
+    assert float((bd > bf).mean()) == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        hierarchical_boot_medians(d, 1000, np.random.default_rng(1), drawn[:, :2])
 
 
 def test_raw_per_round_rows_give_one_row_per_key():
@@ -294,3 +315,34 @@ def test_hierarchical_p_counts_replicates_not_beyond_the_bound():
     assert p == 1.0  # no replicate ratio exceeds 1.1
     far = levels(2.0, (1.0, 1.0))
     assert hierarchical_p(far, same, 1.1, True, 999, np.random.default_rng(0)) == pytest.approx(1 / 1000)
+
+
+def test_moderated_score_is_students_t_with_the_pooled_variance():
+    from scipy.stats import t as student_t
+
+    from symbench.analysis.crossover import PRIOR_DF, moderated_score, pooled_variance
+
+    lr = np.array([0.2, 0.25, 0.15])
+    p, reps = moderated_score(lr, (0.01, 100), 4000, np.random.default_rng(0))
+    var = (PRIOR_DF * 0.01 + 2 * lr.var(ddof=1)) / (PRIOR_DF + 2)
+    assert p == pytest.approx(student_t.cdf(lr.mean() / math.sqrt(var / 3), PRIOR_DF + 2), rel=1e-12)
+    assert reps.mean() == pytest.approx(lr.mean(), abs=0.01) and reps.std() > 0
+    # A prior with fewer degrees of freedom than PRIOR_DF weighs only what it has.
+    p_small, _ = moderated_score(lr, (0.01, 2), 10, np.random.default_rng(0))
+    var2 = (2 * 0.01 + 2 * lr.var(ddof=1)) / 4
+    assert p_small == pytest.approx(student_t.cdf(lr.mean() / math.sqrt(var2 / 3), 4), rel=1e-12)
+    # No spread at all: certain.
+    assert moderated_score(np.array([0.1, 0.1]), (0.0, 5), 10, np.random.default_rng(0))[0] == 1.0
+    assert pooled_variance([np.array([0.0, 0.2]), np.array([1.0])]) == (pytest.approx(0.02), 1)
+
+
+def test_the_pooled_variance_keeps_one_odd_cell_from_deciding_alone():
+    # Many cells whose rounds agree within 2 %, and one k whose three rounds happen to
+    # agree too although the table says rounds move by more: its own variance alone
+    # would call a 3 % difference certain; moderated by the table's, it stays a tie.
+    from symbench.analysis.crossover import moderated_score
+
+    lr = np.array([0.03, 0.031, 0.029])
+    own_only, _ = moderated_score(lr, (math.nan, 0), 10, np.random.default_rng(0))
+    pooled, _ = moderated_score(lr, (0.1 ** 2, 200), 10, np.random.default_rng(0))
+    assert own_only > 0.99 and 0.5 < pooled < 0.95

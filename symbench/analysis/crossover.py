@@ -193,6 +193,70 @@ def multi_round(*rounds: Sequence[np.ndarray] | None) -> bool:
     return all(r is not None and len(r) >= MIN_ROUNDS for r in rounds)
 
 
+#: Weight, in degrees of freedom, of the run's pooled between-round variance in each cell's
+#: variance (:func:`moderated_score`): a cell's own 3 rounds give 2 degrees of freedom.
+PRIOR_DF = 10.0
+
+
+def round_log_ratios(d_r: Sequence[np.ndarray] | None, f_r: Sequence[np.ndarray] | None) -> np.ndarray | None:
+    """``log(median_direct / median_fft)`` of each round, when both kernels have the same rounds (>= 2)."""
+    if not multi_round(d_r, f_r) or len(d_r) != len(f_r):  # type: ignore[arg-type]
+        return None
+    assert d_r is not None and f_r is not None
+    return np.log([np.median(a) for a in d_r]) - np.log([np.median(b) for b in f_r])
+
+
+def pooled_variance(log_ratios: Sequence[np.ndarray]) -> tuple[float, int]:
+    """The pooled variance of per-round log ratios around their own cell's mean, and its degrees of freedom.
+
+    Examples
+    --------
+    >>> v, df = pooled_variance([np.array([0.1, 0.3]), np.array([1.0, 1.0, 1.3])])
+    >>> round(v, 6), df
+    (0.026667, 3)
+    """
+    ss = 0.0
+    dof = 0
+    for lr in log_ratios:
+        if lr is not None and lr.size >= 2:
+            ss += float(np.sum((lr - lr.mean()) ** 2))
+            dof += lr.size - 1
+    return (ss / dof if dof else math.nan), dof
+
+
+def moderated_score(lr: np.ndarray, prior: tuple[float, int], n_boot: int, rng: np.random.Generator
+                    ) -> tuple[float, np.ndarray]:
+    """P(fft faster) from the rounds' log ratios, and replicates of their mean log ratio.
+
+    Each round's ``log(t_direct / t_fft)`` is one paired observation: both kernels
+    were measured in that round's process and minutes, in turns. With R rounds,
+    the mean log ratio has standard error ``sqrt(s2 / R)``, where ``s2`` moderates
+    the cell's own variance of the R values (R - 1 degrees of freedom, a very
+    noisy estimate with 3 rounds) with the variance pooled over every cell of the
+    table (``prior``), weighted by :data:`PRIOR_DF` degrees of freedom (an
+    empirical-Bayes estimate as in limma's moderated t: Smyth, "Linear models and
+    empirical Bayes methods for assessing differential expression", 2004).
+    ``P(fft faster)`` is Student's t distribution function of ``mean / se`` with
+    ``PRIOR_DF + R - 1`` degrees of freedom; the replicates are draws of the mean
+    from the same distribution (for ``confidence`` and the k* interval).
+    """
+    s0, dof0 = prior
+    r = lr.size
+    d0 = min(PRIOR_DF, float(dof0)) if math.isfinite(s0) and dof0 > 0 else 0.0
+    own = float(lr.var(ddof=1)) if r >= 2 else 0.0
+    var = (d0 * (s0 if d0 else 0.0) + (r - 1) * own) / (d0 + r - 1)
+    m = float(lr.mean())
+    se = math.sqrt(max(var, 0.0) / r)
+    dof = d0 + r - 1
+    if se <= 0.0:
+        p = 1.0 if m > 0 else 0.0 if m < 0 else 0.5
+        return p, np.full(n_boot, m)
+    from scipy.stats import t as student_t
+
+    p = float(student_t.cdf(m / se, dof))
+    return p, m + se * rng.standard_t(dof, size=n_boot)
+
+
 def _fmt_k(k: float) -> str:
     return f"{k:g}"
 
@@ -277,16 +341,24 @@ def k_star_interval(ks: Sequence[float], log_ratios: np.ndarray,
 def _score(d_row: Mapping[str, Any], f_row: Mapping[str, Any], d_s: np.ndarray | None,
            f_s: np.ndarray | None, n_boot: int, seed: int,
            d_r: Sequence[np.ndarray] | None = None,
-           f_r: Sequence[np.ndarray] | None = None) -> tuple[float, np.ndarray | None, str]:
+           f_r: Sequence[np.ndarray] | None = None,
+           prior: tuple[float, int] | None = None) -> tuple[float, np.ndarray | None, str]:
     """P(fft faster) at one k, the replicates' ``log(t_direct / t_fft)``, and how it was decided.
 
-    ``d_r``/``f_r`` are the samples by round; when both have several rounds the
-    replicates are hierarchical and the method returned is ``hierarchical``.
+    ``d_r``/``f_r`` are the samples by round. When both kernels have the same
+    rounds (two or more) and ``prior`` (the table's pooled between-round
+    variance) is given, the rounds' paired log ratios decide
+    (:func:`moderated_score`, method ``rounds``); rounds that do not pair are
+    bootstrapped hierarchically (``hierarchical``).
     """
     d_key = f"{d_row['machine_id']}|{d_row['kernel']}|{d_row['k']}"
     f_key = f"{f_row['machine_id']}|{f_row['kernel']}|{f_row['k']}"
     if n_boot > 0 and multi_round(d_r, f_r):
         assert d_r is not None and f_r is not None
+        lr = round_log_ratios(d_r, f_r)
+        if lr is not None and prior is not None:
+            p, reps = moderated_score(lr, prior, n_boot, _row_rng(seed, f"{d_key}|{f_key}|rounds"))
+            return p, reps, "rounds"
         drawn = None
         if len(d_r) == len(f_r):
             # Both kernels were measured in the same rounds, in turns within each
@@ -318,8 +390,8 @@ def _boot_score(bd: np.ndarray, bf: np.ndarray) -> tuple[float, np.ndarray]:
 
 def _pair_row(group: Mapping[str, Any], d_rows: pd.DataFrame, f_rows: pd.DataFrame,
               index: Mapping[tuple[str, ...], np.ndarray], alpha: float, n_boot: int,
-              seed: int, rounds: Mapping[tuple[str, ...], tuple[np.ndarray, ...]] | None = None
-              ) -> dict[str, Any] | None:
+              seed: int, rounds: Mapping[tuple[str, ...], tuple[np.ndarray, ...]] | None = None,
+              prior: tuple[float, int] | None = None) -> dict[str, Any] | None:
     d = d_rows.set_index("k")
     f = f_rows.set_index("k")
     ks = sorted(set(d.index) & set(f.index))
@@ -338,17 +410,18 @@ def _pair_row(group: Mapping[str, Any], d_rows: pd.DataFrame, f_rows: pd.DataFra
         fs = row_samples(index, fr)
         d_r = row_rounds(rounds, dr) if rounds else None
         f_r = row_rounds(rounds, fr) if rounds else None
-        s, rep, h = _score(dr, fr, ds, fs, n_boot, seed, d_r, f_r)
+        s, rep, h = _score(dr, fr, ds, fs, n_boot, seed, d_r, f_r, prior)
         scores.append(s)
         reps.append(rep)
         how.add(h)
         n_samples.append((0 if ds is None else ds.size, 0 if fs is None else fs.size))
-        if h == "hierarchical":
+        if h in ("hierarchical", "rounds"):
             assert d_r is not None and f_r is not None
             n_rounds.append(min(len(d_r), len(f_r)))
     hier = "hierarchical" in how
+    paired = how == {"rounds"}
     # Both bootstraps are "bootstrap" to decided_by (a fixed column); the note tells them apart.
-    how = {"bootstrap" if h == "hierarchical" else h for h in how}
+    how = {"bootstrap" if h in ("hierarchical", "rounds") else h for h in how}
     decided_by = "bootstrap" if how == {"bootstrap"} else "quartiles" if "medians" not in how else "medians"
     # The verdict stands only when the samples separate the kernels at the bracket.
     ties = []
@@ -367,7 +440,10 @@ def _pair_row(group: Mapping[str, Any], d_rows: pd.DataFrame, f_rows: pd.DataFra
             k_star_lo, k_star_hi = k_star_interval(ks, log_ratios)
     if decided_by == "bootstrap":
         nd, nf = min(x[0] for x in n_samples), min(x[1] for x in n_samples)
-        if hier and len(n_rounds) == len(ks):
+        if paired:
+            method = (f"paired rounds: t on the rounds' log ratios, variance pooled over the table "
+                      f"(>={min(n_rounds)} rounds, prior df {PRIOR_DF:g}, >={nd}+{nf} samples)")
+        elif hier and len(n_rounds) == len(ks):
             method = (f"hierarchical bootstrap of median (>={min(n_rounds)} rounds, {n_boot} resamples, "
                       f">={nd}+{nf} samples)")
         elif hier:
@@ -400,6 +476,25 @@ def _pair_row(group: Mapping[str, Any], d_rows: pd.DataFrame, f_rows: pd.DataFra
         "device": group["device"], "machine": group["machine"], "machine_id": group["machine_id"],
         "k_star_lo": k_star_lo, "k_star_hi": k_star_hi,
     }
+
+
+def _table_prior(tasks: Sequence[tuple[Mapping[str, Any], pd.DataFrame, pd.DataFrame]],
+                 rounds: Mapping[tuple[str, ...], tuple[np.ndarray, ...]]) -> tuple[float, int] | None:
+    """The between-round variance of the log ratios pooled over every (pair, k) of the table with paired rounds."""
+    ratios = []
+    for _, d_rows, f_rows in tasks:
+        f_by_k = {r["k"]: r for r in f_rows.to_dict("records")}
+        for dr in d_rows.to_dict("records"):
+            fr = f_by_k.get(dr["k"])
+            if fr is None:
+                continue
+            lr = round_log_ratios(row_rounds(rounds, dr), row_rounds(rounds, fr))
+            if lr is not None:
+                ratios.append(lr)
+    if not ratios:
+        return None
+    v, dof = pooled_variance(ratios)
+    return (v, dof) if dof > 0 else None
 
 
 def find_crossovers(df: pd.DataFrame, samples: pd.DataFrame | None = None, *,
@@ -442,13 +537,17 @@ def find_crossovers(df: pd.DataFrame, samples: pd.DataFrame | None = None, *,
     index = {k: np.sort(np.concatenate(v)) for k, v in rounds.items()}
     rows: list[dict[str, Any]] = []
     keys = ["machine_id", "machine", "device", *GROUP_COLUMNS]
+    tasks = []
     for key, g in data.groupby(keys, sort=False, dropna=False):
         group = dict(zip(keys, key))
         by_kernel = {name: kr for name, kr in g.groupby("kernel", sort=False)}
         for d_name, f_name in pairs_of(g[["kernel", "method"]].drop_duplicates()):
-            row = _pair_row(group, by_kernel[d_name], by_kernel[f_name], index, alpha, n_boot, seed, rounds)
-            if row is not None:
-                rows.append(row)
+            tasks.append((group, by_kernel[d_name], by_kernel[f_name]))
+    prior = _table_prior(tasks, rounds) if rounds else None
+    for group, d_rows, f_rows in tasks:
+        row = _pair_row(group, d_rows, f_rows, index, alpha, n_boot, seed, rounds, prior)
+        if row is not None:
+            rows.append(row)
     out = pd.DataFrame(rows, columns=list(CROSSOVER_COLUMNS))
     if len(out):
         for c in ("dim", "batch", "c_in", "c_out", "threads", "n"):
