@@ -396,3 +396,23 @@ def test_tune_on_an_adaptive_run(tmp_path: Path):
     for n in (4096, 6000, 8192):
         assert t.choose(setting, n, 30).kernel == "test-dir"
         assert t.choose(setting, n, 60).kernel == "test-fft"
+
+
+def test_adaptive_with_rounds_re_measures_the_search_points(tmp_path: Path):
+    # Round 0 is the search; rounds 1 and 2 measure exactly its points again, same source.
+    cost = linear(40.0)
+    cfg = load_config(None, {"kernel": ["test-dir,test-fft"], "n": "4096", "k": KS, "repeat": "5",
+                             "min_time": "0.001", "adaptive": True, "rounds": "3"})
+    res = run_sweep(cfg, tmp_path / "run", clock=SynthClock(cost))
+    assert not res.interrupted
+    df = load(tmp_path / "run")
+    points = {r: set(zip(g["kernel"], g["k"], g["source"])) for r, g in df.groupby("round")}
+    assert sorted(points) == [0, 1, 2] and points[0] == points[1] == points[2]
+    c = _report(tmp_path / "run").iloc[0]
+    assert (c["verdict"], c["k_lo"], c["k_hi"]) == planted(cost)
+    # a resume with nothing missing measures nothing
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    meta["complete"] = False
+    (tmp_path / "run" / "run.json").write_text(json.dumps(meta))
+    res = run_sweep(resume=tmp_path / "run", clock=SynthClock(cost))
+    assert res.counts == {} and len(load(tmp_path / "run")) == len(df)
