@@ -412,10 +412,10 @@ def _key(values: Sequence[Any]) -> tuple[str, ...]:
     return tuple(str(v) for v in values)
 
 
-def sample_index(samples: pd.DataFrame | None) -> dict[tuple[str, ...], np.ndarray]:
-    """Raw sample times (seconds per call) by (run_id, kernel, problem key, source)."""
+def _usable_samples(samples: pd.DataFrame | None) -> pd.DataFrame | None:
+    """A copy of ``samples`` with a ``source`` and finite numeric ``time_s`` (None when there are none)."""
     if samples is None or len(samples) == 0 or "time_s" not in samples.columns:
-        return {}
+        return None
     s = samples.copy()
     if "source" not in s.columns:
         s["source"] = "grid"
@@ -424,7 +424,14 @@ def sample_index(samples: pd.DataFrame | None) -> dict[tuple[str, ...], np.ndarr
         raise RunDirError(f"samples table lacks columns {', '.join(missing)}; "
                           "give the samples.csv of a symbench run")
     s["time_s"] = pd.to_numeric(s["time_s"], errors="coerce")
-    s = s[np.isfinite(s["time_s"].to_numpy(dtype=float))]
+    return s[np.isfinite(s["time_s"].to_numpy(dtype=float))]
+
+
+def sample_index(samples: pd.DataFrame | None) -> dict[tuple[str, ...], np.ndarray]:
+    """Raw sample times (seconds per call) by (run_id, kernel, problem key, source)."""
+    s = _usable_samples(samples)
+    if s is None:
+        return {}
     out: dict[tuple[str, ...], np.ndarray] = {}
     cols = list(SAMPLE_KEY)
     for key, g in s.groupby(cols, sort=False):
@@ -439,18 +446,10 @@ def sample_rounds(samples: pd.DataFrame | None) -> dict[tuple[str, ...], tuple[n
     The rounds come in ascending order of ``round``; a table without ``round``
     (schema 1) has one round. Keys are those of :func:`sample_index`.
     """
-    if samples is None or len(samples) == 0 or "time_s" not in samples.columns:
+    s = _usable_samples(samples)
+    if s is None:
         return {}
-    s = samples.copy()
-    if "source" not in s.columns:
-        s["source"] = "grid"
-    missing = [c for c in SAMPLE_KEY if c not in s.columns]
-    if missing:
-        raise RunDirError(f"samples table lacks columns {', '.join(missing)}; "
-                          "give the samples.csv of a symbench run")
-    s["_round"] = _round_numbers(s)
-    s["time_s"] = pd.to_numeric(s["time_s"], errors="coerce")
-    s = s[np.isfinite(s["time_s"].to_numpy(dtype=float))].sort_values("_round", kind="stable")
+    s = s.assign(_round=_round_numbers(s)).sort_values("_round", kind="stable")
     out: dict[tuple[str, ...], tuple[np.ndarray, ...]] = {}
     for key, g in s.groupby(list(SAMPLE_KEY), sort=False):
         t = g["time_s"].to_numpy(dtype=float)

@@ -269,12 +269,21 @@ def measure_problem(measurer: Measurer, writer: RunWriter, problem: Problem, ker
             for row, samples in problem_rows(measurer, problem, kernels, source):
                 pending.append((row, samples))
     finally:
-        with interrupt.critical():
-            for row, samples in pending:
-                add_noise(samples, window)
-                writer.append(row, samples)
-                result.counts[row["status"]] = result.counts.get(row["status"], 0) + 1
-                progress.advance(f"{row['kernel']} {problem.label()}")
+        write_rows(writer, pending, window, result, progress, problem.label())
+
+
+def write_rows(writer: RunWriter, rows: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]],
+               reading: dict[str, Any], result: SweepResult, progress: Progress, label: str) -> None:
+    """Append one problem's rows (their samples given the window's noise), counted and shown as progress.
+
+    Ctrl-C and SIGTERM wait until the rows are written (:func:`symbench.sweep.interrupt.critical`).
+    """
+    with interrupt.critical():
+        for row, samples in rows:
+            add_noise(samples, reading)
+            writer.append(row, samples)
+            result.counts[row["status"]] = result.counts.get(row["status"], 0) + 1
+            progress.advance(f"{row['kernel']} {label}")
 
 
 #: Inputs start on a page boundary. malloc aligns a buffer to 16 bytes only, and

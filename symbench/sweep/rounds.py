@@ -40,9 +40,8 @@ from symbench.kernels.base import Kernel
 from symbench.machine.noise import NoiseRecord
 from symbench.problem import KEY_FIELDS, Problem
 from symbench.store import RunWriter, fmt_value
-from symbench.sweep import interrupt
 from symbench.sweep.client import Side, WorkerClient, WorkerDied
-from symbench.sweep.measure import Measurer, Progress, SweepResult, add_noise, problem_rows, row_key
+from symbench.sweep.measure import Measurer, Progress, SweepResult, problem_rows, row_key, write_rows
 from symbench.sweep.timing import Clock
 
 #: (kernel, k, seconds) of a series whose single call exceeded ``max_call``.
@@ -198,12 +197,7 @@ def run_rounds(writer: RunWriter, config: SweepConfig, jobs: Sequence[Job], done
                 noise.add(reading, f"{label} round {r}",
                           {**{f: fmt_value(v) for f, v in zip(KEY_FIELDS, job.problem.key())},
                            "source": job.source, "round": r})
-                with interrupt.critical():
-                    for row, samples in rows:
-                        add_noise(samples, reading)
-                        writer.append(row, samples)
-                        result.counts[row["status"]] = result.counts.get(row["status"], 0) + 1
-                        progress.advance(f"round {r + 1}/{config.rounds} {row['kernel']} {label}")
+                write_rows(writer, rows, reading, result, progress, f"{label} (round {r + 1}/{config.rounds})")
         except BaseException:
             executor.end(abort=True)
             raise
