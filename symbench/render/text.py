@@ -10,7 +10,7 @@ import json
 import math
 import os
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -145,17 +145,24 @@ def latex_tabular(headers: Sequence[str], sections: Sequence[tuple[str | None, S
     out = []
     if comment:
         out.append(f"% {comment}")
-    out += [f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
-            " & ".join(latex_escape(h) for h in headers) + r" \\", "\\midrule"]
+    out += [f"\\begin{{tabular}}{{{spec}}}", *_tabular_body(headers, sections, latex_escape, "l"),
+            "\\end{tabular}"]
+    return "\n".join(out) + "\n"
+
+
+def _tabular_body(headers: Sequence[Any], sections: Sequence[tuple[str | None, Sequence[Sequence[Any]]]],
+                  cell: Callable[[Any], str], heading: str) -> list[str]:
+    """A booktabs tabular's lines from ``\\toprule`` to ``\\bottomrule``; ``heading``: the column spec of section titles."""
+    out = ["\\toprule", " & ".join(cell(h) for h in headers) + r" \\", "\\midrule"]
     for i, (title, rows) in enumerate(sections):
         if i:
             out.append("\\midrule")
         if title:
-            out.append(f"\\multicolumn{{{len(headers)}}}{{l}}{{\\emph{{{latex_escape(title)}}}}} \\\\")
+            out.append(f"\\multicolumn{{{len(headers)}}}{{{heading}}}{{\\emph{{{latex_escape(title)}}}}} \\\\")
         for row in rows:
-            out.append(" & ".join(latex_escape(c) for c in row) + r" \\")
-    out += ["\\bottomrule", "\\end{tabular}"]
-    return "\n".join(out) + "\n"
+            out.append(" & ".join(cell(c) for c in row) + r" \\")
+    out.append("\\bottomrule")
+    return out
 
 
 class TeX(str):
@@ -201,16 +208,8 @@ def latex_float(headers: Sequence[str], sections: Sequence[tuple[str | None, Seq
         out.append(f"\\label{{{label}}}")
     out += ["\\setlength{\\tabcolsep}{3pt}",
             "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%",
-            f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
-            " & ".join(_tex_cell(h) for h in headers) + r" \\", "\\midrule"]
-    for i, (title, rows) in enumerate(sections):
-        if i:
-            out.append("\\midrule")
-        if title:
-            out.append(f"\\multicolumn{{{len(headers)}}}{{@{{}}l}}{{\\emph{{{latex_escape(title)}}}}} \\\\")
-        for row in rows:
-            out.append(" & ".join(_tex_cell(c) for c in row) + r" \\")
-    out += ["\\bottomrule", "\\end{tabular}}"]
+            f"\\begin{{tabular}}{{{spec}}}", *_tabular_body(headers, sections, _tex_cell, "@{}l"),
+            "\\end{tabular}}"]
     if notes:
         out.append("\\par\\smallskip{\\raggedright\\footnotesize " + " ".join(notes) + "\\par}")
     out.append("\\end{table}")
