@@ -17,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -252,6 +252,25 @@ def problem_rows(measurer: Measurer, problem: Problem, kernels: Sequence[Kernel]
                 yield measurer.measure(kernel, problem, None, None, None, source)  # type: ignore[arg-type]
             else:
                 yield measurer.measure(kernel, problem, *inputs, source=source)
+
+
+def measure_round(measurer: Measurer, problem: Problem, kernels: Sequence[Kernel], source: str = "grid",
+                  cuts: Iterable[tuple[str, int, float]] = ()
+                  ) -> tuple[list[tuple[dict[str, Any], list[dict[str, Any]]]], dict[str, Any], list[tuple[str, int, float]]]:
+    """One problem of one round (``sweep --rounds``), in whichever process measures the round.
+
+    ``cuts`` are the (kernel, k, seconds) of the problem's series whose single
+    call exceeded ``--max-call`` in earlier rounds (larger k of them are not
+    run). Returns the rows with their samples, the reading of the problem's
+    noise window, and the series' cuts as they stand now.
+    """
+    series = problem.series()
+    for name, k, seconds in cuts:
+        measurer.cut[(str(name), series)] = (int(k), float(seconds))
+    with measurer.watch(problem, source) as window:
+        rows = list(problem_rows(measurer, problem, kernels, source))
+    found = [(name, k, s) for (name, ser), (k, s) in measurer.cut.items() if ser == series]
+    return rows, dict(window), found
 
 
 def measure_problem(measurer: Measurer, writer: RunWriter, problem: Problem, kernels: Sequence[Kernel],

@@ -41,7 +41,7 @@ from symbench.machine.noise import NoiseRecord
 from symbench.problem import KEY_FIELDS, Problem
 from symbench.store import RunWriter, fmt_value
 from symbench.sweep.client import Side, WorkerClient, WorkerDied
-from symbench.sweep.measure import Measurer, Progress, SweepResult, problem_rows, row_key, write_rows
+from symbench.sweep.measure import Measurer, Progress, SweepResult, measure_round, row_key, write_rows
 from symbench.sweep.timing import Clock
 
 #: (kernel, k, seconds) of a series whose single call exceeded ``max_call``.
@@ -141,17 +141,8 @@ class InProcess:
 
     def problem(self, job: Job, kernels: Sequence[Kernel], round_: int, cuts: Sequence[Cut]
                 ) -> tuple[Rows, dict[str, Any], list[Cut]]:
-        m = self.measurer
-        assert m is not None
-        series = job.problem.series()
-        for name, k, seconds in cuts:
-            m.cut[(name, series)] = (k, seconds)
-        rows: Rows = []
-        with m.watch(job.problem, job.source) as window:
-            for row, samples in problem_rows(m, job.problem, kernels, job.source):
-                rows.append((row, samples))
-        out = [(name, k, s) for (name, ser), (k, s) in m.cut.items() if ser == series]
-        return rows, dict(window), out
+        assert self.measurer is not None
+        return measure_round(self.measurer, job.problem, kernels, job.source, cuts)
 
     def restart(self) -> None:
         pass

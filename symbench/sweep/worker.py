@@ -111,6 +111,12 @@ class _Missing:
         self.method = self.library = self.device = ""
 
 
+def _not_installed(measurer: Any, name: str, problem: Any, source: str) -> dict[str, Any]:
+    """The ``skipped`` row of a kernel this worker's environment does not have."""
+    return {**measurer.base_row(_Missing(name), problem, source), "status": "skipped",
+            "message": "kernel not installed in this environment"}
+
+
 class _HeapJitter:
     """Moves where malloc places a kernel's next temporaries, at random, before a timing.
 
@@ -225,7 +231,7 @@ class Worker:
         from symbench.kernels.registry import all_kernels
         from symbench.machine.noise import NoiseRecord
         from symbench.problem import Problem
-        from symbench.sweep.measure import Measurer, problem_rows
+        from symbench.sweep.measure import Measurer, measure_round
 
         key = (json.dumps(msg["config"], sort_keys=True), str(msg.get("run_id", "worker")), int(msg.get("round", 0)))
         if self._round_key != key:
@@ -234,23 +240,15 @@ class Worker:
         measurer = self._round
         problem = Problem.from_mapping(msg["problem"])
         source = str(msg.get("source") or "grid")
-        series = problem.series()
-        for name, k, seconds in msg.get("cuts") or []:
-            measurer.cut[(str(name), series)] = (int(k), float(seconds))
         have = all_kernels()
-        kernels, rows = [], []
-        for name in msg.get("kernels") or []:
-            if name in have:
-                kernels.append(have[name])
-            else:
-                rows.append({"row": {**measurer.base_row(_Missing(str(name)), problem, source), "status": "skipped",
-                                     "message": "kernel not installed in this environment"}, "samples": []})
-        with measurer.watch(problem, source) as window:
-            for row, samples in problem_rows(measurer, problem, kernels, source):
-                rows.append({"row": row, "samples": samples})
+        names = [str(n) for n in msg.get("kernels") or []]
+        rows = [{"row": _not_installed(measurer, name, problem, source), "samples": []}
+                for name in names if name not in have]
+        measured, window, cuts = measure_round(measurer, problem, [have[n] for n in names if n in have], source,
+                                               msg.get("cuts") or [])
+        rows += [{"row": row, "samples": samples} for row, samples in measured]
         gc.collect()
-        cuts = [[name, k, seconds] for (name, s), (k, seconds) in measurer.cut.items() if s == series]
-        return {"rows": rows, "noise": dict(window), "cuts": cuts}
+        return {"rows": rows, "noise": window, "cuts": [list(c) for c in cuts]}
 
     def op_pin(self, msg: dict[str, Any]) -> dict[str, Any]:
         cpus = {int(c) for c in msg.get("cpus") or []}
@@ -268,10 +266,7 @@ class Worker:
         name = str(msg["kernel"])
         kernel = all_kernels().get(name)
         if kernel is None:
-            row = {"run_id": measurer.run_id, "kernel": name, "source": "grid", "samples": 0, "loops": 0,
-                   "seed": measurer.config.seed, **problem.as_dict(), "status": "skipped",
-                   "message": "kernel not installed in this environment"}
-            return {"row": row, "single_s": None, "open": False}
+            return {"row": _not_installed(measurer, name, problem, "grid"), "single_s": None, "open": False}
         row = measurer.base_row(kernel, problem, "grid")
         pre = measurer.precheck(kernel, problem)
         if pre:
