@@ -121,3 +121,29 @@ def test_real_clock_sanity():
     res = measure(lambda: sum(range(100)), clock, min_time=1e-3, repeat=3)
     assert all(s > 0 for s in res.measurement.samples)
     assert res.measurement.loops * res.measurement.median > 1e-4
+
+
+def test_settle_heap_frees_cycles_and_takes_survivors_out_of_later_collections():
+    import gc
+    import weakref
+
+    from symbench.sweep.timing import settle_heap
+
+    class Node:
+        pass
+
+    dead = Node()
+    dead.me = dead  # a garbage cycle: only a collection frees it
+    gone = weakref.ref(dead)
+    del dead
+    alive = [Node() for _ in range(1000)]
+    settle_heap()
+    assert gone() is None
+    # The survivors are frozen: a full collection no longer walks them (what makes it cheap).
+    assert gc.get_freeze_count() >= len(alive)
+    tracked = len(gc.get_objects())
+    assert tracked < gc.get_freeze_count()
+    # Frozen objects are still freed by their reference counts.
+    probe = weakref.ref(alive[0])
+    del alive
+    assert probe() is None

@@ -44,7 +44,7 @@ def ab_cmd(
     c_out: Annotated[Optional[str], typer.Option("--c-out", help="Output channels.", rich_help_panel=_GRID)] = None,
     threads: Annotated[Optional[str], typer.Option("--threads", help="Threads per kernel.", rich_help_panel=_GRID)] = None,
     pairs: Annotated[int, typer.Option("--pairs", help="Pairs of samples per row (one sample per side each), taken in ABBA order.", rich_help_panel=_MEAS)] = 20,
-    incarnations: Annotated[int, typer.Option("--incarnations", help="Pairs of fresh worker processes each row's pairs are spread over (7 or more let the incarnations' sign test reach --alpha 0.01) \\[default: 7].", rich_help_panel=_MEAS)] = 7,
+    incarnations: Annotated[int, typer.Option("--incarnations", help="Pairs of fresh worker processes each row's pairs are spread over (7 or more let the incarnations' sign test reach --alpha 0.01).", rich_help_panel=_MEAS)] = 7,
     min_time: Annotated[Optional[str], typer.Option("--min-time", help="Shortest sample in seconds; calls per sample are autoranged on the base side \\[default: 0.005].", rich_help_panel=_MEAS)] = None,
     max_call: Annotated[Optional[str], typer.Option("--max-call", help="Once one call takes longer (seconds), larger k of that kernel and n are not run \\[default: 1].", rich_help_panel=_MEAS)] = None,
     seed: Annotated[Optional[str], typer.Option("--seed", help="Seed of the random inputs \\[default: 0].", rich_help_panel=_MEAS)] = None,

@@ -29,7 +29,7 @@ from symbench.problem import KEY_FIELDS, Problem, make_inputs
 from symbench.reference import reference, rel_err
 from symbench.store import RunWriter, fmt_value
 from symbench.sweep import interleave, interrupt
-from symbench.sweep.timing import Clock, PerfCounterClock, TimingResult, measure
+from symbench.sweep.timing import Clock, PerfCounterClock, TimingResult, measure, settle_heap
 
 #: Share of the available RAM a problem may plan to use.
 MEMORY_FRACTION = 0.8
@@ -239,6 +239,7 @@ def problem_rows(measurer: Measurer, problem: Problem, kernels: Sequence[Kernel]
     together), the kernels take their samples in turns, so that a change of
     machine load hits all of them alike.
     """
+    settle_heap()  # the previous problem's objects are gone: later collections walk this one's only
     inputs = None
     with thread_limits(problem.threads):
         if INTERLEAVE and interleave.applies(measurer, problem, kernels):

@@ -149,6 +149,22 @@ class Measurement:
         return float(np.median(self.host_samples)) if self.host_samples else math.nan
 
 
+def settle_heap() -> None:
+    """Collect all garbage, then move what survives out of the collector's sight (:func:`gc.freeze`).
+
+    Called between problems, when no prepared kernel is alive. What survives
+    there lives for the run (imported modules, numba's and FFTW's compiled
+    code, the run's rows), and a full collection has to walk all of it: with
+    numba loaded that is ~100k objects and 50-100 ms per collection, which was
+    half of a sweep of ``configs/ci.toml`` (74 collections, 7 of 16 s). Frozen
+    objects are still freed by their reference counts; only a frozen object
+    that later becomes part of a garbage cycle is kept, which run-long objects
+    do not do.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 @contextmanager
 def gc_disabled() -> Iterator[None]:
     """Collect once, then keep the garbage collector out of the timed region."""

@@ -247,7 +247,6 @@ class Worker:
         measured, window, cuts = measure_round(measurer, problem, [have[n] for n in names if n in have], source,
                                                msg.get("cuts") or [])
         rows += [{"row": row, "samples": samples} for row, samples in measured]
-        gc.collect()
         return {"rows": rows, "noise": window, "cuts": [list(c) for c in cuts]}
 
     def op_pin(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -260,7 +259,11 @@ class Worker:
         from symbench.kernels.base import close_quietly
         from symbench.kernels.registry import all_kernels
         from symbench.problem import Problem
+        from symbench.sweep.timing import settle_heap
 
+        # The rows closed before are garbage now; what survives lives for the worker, and
+        # freezing it keeps the collections of this row short (see settle_heap).
+        settle_heap()
         measurer = self._measurer(msg)
         problem = Problem.from_mapping(msg["problem"])
         name = str(msg["kernel"])
@@ -345,7 +348,6 @@ class Worker:
             return {"row": o.row, "samples": []}
         timing = TimingResult(Measurement(tuple(o.samples), o.loops, tuple(o.host)), o.single, False)
         samples = measurer.finish(o.row, o.kernel, o.problem, timing, "grid")
-        gc.collect()
         return {"row": o.row, "samples": samples}
 
     def op_close(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -436,8 +438,8 @@ def serve(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
 
     send(worker.hello())
     gc.collect()
-    # What was imported lives as long as the process: out of the collector's sight,
-    # the full collection after each row (op_row) takes a millisecond, not 50 ms.
+    # What was imported lives as long as the process: out of the collector's sight
+    # (each open settles the heap again, after the kernels' own lazy imports).
     gc.freeze()
     try:
         for line in stdin:
