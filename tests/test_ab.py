@@ -184,7 +184,10 @@ def test_a_dead_worker_marks_its_rows_error_and_keeps_the_rest(cli, tmp_path):
     assert r.code == 1, r.err
     assert "new worker died" in r.err
     d = read_csv(r.out).set_index("k")
-    assert d.loc[17, "status"] in ("unchanged", "noise")
+    # The row measured before the death is kept with a timing verdict. Which one is left open:
+    # it is an A/A row timed for real, and another ab test pinned to the same CPU (pytest -n 2)
+    # has had it flagged (1 run in 5).
+    assert d.loc[17, "status"] in ("unchanged", "noise", "regression", "improvement")
     assert d.loc[65, "status"] == "regression" and d.loc[129, "status"] == "regression"
     new = load_runs([tmp_path / "ab" / "new"]).df.set_index("k")
     assert new.loc[17, "status"] == "ok" and new.loc[65, "status"] == "error"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any, Mapping, Sequence
 
 from symbench.errors import SymbenchError
-from symbench.sweep.worker import PROTOCOL
+from symbench.sweep.protocol import PROTOCOL
 
 #: Seconds a worker may take to import symbench and its kernels and say hello.
 HELLO_TIMEOUT_S = 120.0

@@ -70,8 +70,7 @@ import time
 from contextlib import ExitStack
 from typing import IO, Any
 
-#: Bumped on any incompatible change of messages; parent and worker must agree exactly.
-PROTOCOL = 1
+from symbench.sweep.protocol import PROTOCOL  # noqa: F401  (also exported here)
 
 #: Hidden test hook: ``module:attr`` (comma-separated) naming extra kernels to register in
 #: the worker, as plug-ins would be; tests use it instead of installing an entry point.
