@@ -4,7 +4,7 @@
 kernel's own structure: outputs just below, at and above a tile width (64
 float32 / 32 float64 per 2-D tile row, 128 / 64 per 1-D tile), odd numbers
 of output rows (tiles are row pairs), strips of 16 rows, fewer and more than
-4 output channels (channel tiles are 4 wide), and the parallel drivers.
+4 and 6 output channels (channel tiles are 4 or 6 wide), and the parallel drivers.
 """
 
 from __future__ import annotations
@@ -187,3 +187,30 @@ def test_channels_in_blocks_of_input_channels():
     for mode in MODES:
         for threads in (1, 2):
             check(x, h, mode, threads=threads)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("co", [6, 7, 12, 13])
+def test_six_channel_tile_and_its_overlapping_last_group(co, dtype):
+    # C_out >= 6 takes the 6 x 4 tile on AVX-512 hosts (the AVX2 row tile on others); 7 and 13
+    # make the last 6-channel group overlap the one before, whose outputs must survive it.
+    import numpy as np
+
+    from symbench.kernels.impl import direct_numba as K
+    from symbench.kernels.impl.direct_plan import _ChannelBuffers
+
+    buf = _ChannelBuffers(2, 3, co, (3, 4), (1, 1), (11, 19), np.dtype(dtype))
+    assert buf.wide == (not K.NARROW_CHANNEL_TILE)
+    assert buf.hp is not None
+    x, h = random_inputs((2, 3, 11, 19), (co, 3, 3, 4), dtype, seed=co)
+    for mode in MODES:
+        for threads in (1, 2):
+            check(x, h, mode, threads=threads)
+
+
+def test_fewer_than_six_output_channels_keep_the_narrow_tiles():
+    import numpy as np
+
+    from symbench.kernels.impl.direct_plan import _ChannelBuffers
+
+    assert not _ChannelBuffers(1, 4, 5, (3, 3), (1, 1), (8, 8), np.dtype("float32")).wide

@@ -21,6 +21,11 @@ vector registers for the whole sum, and a driver that walks the output:
     4 vectors of positions (16 accumulators); every loaded vector feeds 4 FMAs
     and every broadcast weight 4, as in a GEMM micro-kernel. Outputs in the
     ``kb - 1`` padding columns of each row are computed and dropped.
+``channels6``
+    The channel kernel on AVX-512 CPUs for 6 or more output channels: the
+    same flattened positions, a tile of 6 output channels x 4 vectors (24
+    accumulators of the 32 registers) over weights packed per call
+    (:func:`pack_filters6`), so every loaded vector feeds 6 FMAs.
 ``channels_rows``
     The channel kernel on CPUs without AVX-512 (:data:`NARROW_CHANNEL_TILE`):
     with 16 vector registers a 4 x 4 tile spills, so a tile is 6 output
@@ -565,6 +570,153 @@ def channels_par(q, h, y, Wq):  # type: ignore[no-untyped-def]
     for t in prange(q.shape[0] * tiles):
         b = t // tiles
         _positions(q, h, y, b, (t - b * tiles) * T, Wq)
+
+
+# -- channels, AVX-512: 6 output channels x 4 vectors over packed weights ---------------------
+
+@njit(**_INLINE)
+def _tile_ch6(q, hp, y, b, o0, r, p, Wq, C, ka, kb):  # type: ignore[no-untyped-def]
+    """``y[b, o0 : o0 + 6, p : p + 4V]`` from weights ``hp[r:]`` (:func:`pack_filters6`, one block).
+
+    24 accumulators, 4 loaded vectors and a broadcast: 29 of AVX-512's 32
+    registers. Every loaded vector feeds 6 FMAs (4 in the 4 x 4 tile), and the
+    6 weights of a tap are consecutive in ``hp``, read in order with no index
+    arithmetic. Measured on the 64 -> 64 layer (B = 8, 56 x 56, float32, one
+    thread, interleaved with torch's conv2d): 14 % faster than the 4 x 4 tile
+    at k = 3, 9-11 % at k = 5 and 7, 5 % at k = 11.
+    """
+    V = vwidth(q)
+    a00 = vzero_like(q)
+    a01 = a00
+    a02 = a00
+    a03 = a00
+    a10 = a00
+    a11 = a00
+    a12 = a00
+    a13 = a00
+    a20 = a00
+    a21 = a00
+    a22 = a00
+    a23 = a00
+    a30 = a00
+    a31 = a00
+    a32 = a00
+    a33 = a00
+    a40 = a00
+    a41 = a00
+    a42 = a00
+    a43 = a00
+    a50 = a00
+    a51 = a00
+    a52 = a00
+    a53 = a00
+    for i in range(C):
+        qi = q[b, i]
+        for a in range(ka):
+            base = p + a * Wq
+            for bb in range(kb):
+                s = base + bb
+                x0 = vload(qi, s)
+                x1 = vload(qi, s + V)
+                x2 = vload(qi, s + 2 * V)
+                x3 = vload(qi, s + 3 * V)
+                w = vbroadcast(hp, r)
+                a00 = vfma(w, x0, a00)
+                a01 = vfma(w, x1, a01)
+                a02 = vfma(w, x2, a02)
+                a03 = vfma(w, x3, a03)
+                w = vbroadcast(hp, r + 1)
+                a10 = vfma(w, x0, a10)
+                a11 = vfma(w, x1, a11)
+                a12 = vfma(w, x2, a12)
+                a13 = vfma(w, x3, a13)
+                w = vbroadcast(hp, r + 2)
+                a20 = vfma(w, x0, a20)
+                a21 = vfma(w, x1, a21)
+                a22 = vfma(w, x2, a22)
+                a23 = vfma(w, x3, a23)
+                w = vbroadcast(hp, r + 3)
+                a30 = vfma(w, x0, a30)
+                a31 = vfma(w, x1, a31)
+                a32 = vfma(w, x2, a32)
+                a33 = vfma(w, x3, a33)
+                w = vbroadcast(hp, r + 4)
+                a40 = vfma(w, x0, a40)
+                a41 = vfma(w, x1, a41)
+                a42 = vfma(w, x2, a42)
+                a43 = vfma(w, x3, a43)
+                w = vbroadcast(hp, r + 5)
+                a50 = vfma(w, x0, a50)
+                a51 = vfma(w, x1, a51)
+                a52 = vfma(w, x2, a52)
+                a53 = vfma(w, x3, a53)
+                r += 6
+    t = y[b, o0]
+    vstore(t, p, a00)
+    vstore(t, p + V, a01)
+    vstore(t, p + 2 * V, a02)
+    vstore(t, p + 3 * V, a03)
+    t = y[b, o0 + 1]
+    vstore(t, p, a10)
+    vstore(t, p + V, a11)
+    vstore(t, p + 2 * V, a12)
+    vstore(t, p + 3 * V, a13)
+    t = y[b, o0 + 2]
+    vstore(t, p, a20)
+    vstore(t, p + V, a21)
+    vstore(t, p + 2 * V, a22)
+    vstore(t, p + 3 * V, a23)
+    t = y[b, o0 + 3]
+    vstore(t, p, a30)
+    vstore(t, p + V, a31)
+    vstore(t, p + 2 * V, a32)
+    vstore(t, p + 3 * V, a33)
+    t = y[b, o0 + 4]
+    vstore(t, p, a40)
+    vstore(t, p + V, a41)
+    vstore(t, p + 2 * V, a42)
+    vstore(t, p + 3 * V, a43)
+    t = y[b, o0 + 5]
+    vstore(t, p, a50)
+    vstore(t, p + V, a51)
+    vstore(t, p + 2 * V, a52)
+    vstore(t, p + 3 * V, a53)
+
+
+@njit(**_INLINE)
+def _positions6(q, hp, y, b, p, Wq, ka, kb):  # type: ignore[no-untyped-def]
+    """Every output channel (at least 6) of positions ``p : p + 4V`` of batch item ``b``.
+
+    The last group overlaps the one before it when ``C_out`` is not a multiple
+    of 6, and :func:`pack_filters6` zeroes its weights of the overlapped
+    channels: it runs first, so the group that owns them overwrites its zeros.
+    """
+    O, C = y.shape[1], q.shape[1]
+    groups = -(-O // 6)
+    step = 6 * C * ka * kb
+    last = groups - 1
+    _tile_ch6(q, hp, y, b, O - 6, last * step, p, Wq, C, ka, kb)
+    for g in range(last):
+        _tile_ch6(q, hp, y, b, 6 * g, g * step, p, Wq, C, ka, kb)
+
+
+@njit(**_JIT)
+def channels6(q, hp, y, Wq, ka, kb):  # type: ignore[no-untyped-def]
+    """:func:`channels` with the 6 x 4 tile (``C_out >= 6``) over ``hp`` from ``pack_filters6(h, hp, C_in)``."""
+    T = VECS_2D * vwidth(q)
+    for b in range(q.shape[0]):
+        for p in range(0, y.shape[2], T):
+            _positions6(q, hp, y, b, p, Wq, ka, kb)
+
+
+@njit(parallel=True, **_JIT)
+def channels6_par(q, hp, y, Wq, ka, kb):  # type: ignore[no-untyped-def]
+    """:func:`channels6` with (batch item, position tile) pairs split over numba's threads."""
+    T = VECS_2D * vwidth(q)
+    tiles = y.shape[2] // T
+    for t in prange(q.shape[0] * tiles):
+        b = t // tiles
+        _positions6(q, hp, y, b, (t - b * tiles) * T, Wq, ka, kb)
 
 
 # -- channels, AVX2: 6 output channels x 2 output rows, straight into the output ---------------

@@ -169,13 +169,18 @@ class _ChannelBuffers:
         # every call (_direct_numba.channels_rows); otherwise the flattened 4 x 4 tile into y.
         lanes = K.VECTOR_BITS // 8 // item
         self.rows = K.NARROW_CHANNEL_TILE and co >= K.ROW_TILE_CHANNELS and H >= 2 and W >= lanes
+        # AVX-512 hosts with at least 6 output channels: the 6 x 4 tile over weights packed per call
+        # (_direct_numba.channels6); fewer channels keep the 4 x 4 (or one-channel) tile.
+        self.wide = not self.rows and co >= K.ROW_TILE_CHANNELS
         self.block = ci
-        if self.rows:
+        if self.rows or self.wide:
             self.hp = np.empty(K.ROW_TILE_CHANNELS * -(-co // K.ROW_TILE_CHANNELS) * ci * ka * kb, dtype=dtype)
+        else:
+            self.hp = None
+        if self.rows:
             self.y = self.out
             self.block = channel_block(ci, ka, item)
         else:
-            self.hp = None
             self.y = np.empty((B, co, positions), dtype=dtype)
 
 
@@ -222,7 +227,7 @@ def _channels(x: np.ndarray, h: np.ndarray, sx: tuple[int, ...], sh: tuple[int, 
 
 
 def _channel_runner(buf: _ChannelBuffers, threads: int) -> Callable[[np.ndarray, np.ndarray], None]:
-    """pack -> channels -> unpack (or pack -> row tiles, on AVX2) over ``buf`` for 4-D ``x`` and ``h``."""
+    """pack -> channels -> unpack over ``buf`` for 4-D ``x`` and ``h`` (6 x 4 tile on AVX-512, row tiles on AVX2)."""
     q, y, out, Wq, Hq, r0, c0 = buf.q, buf.y, buf.out, buf.Wq, buf.Hq, buf.r0, buf.c0
     hp = buf.hp
     ka, kb = buf.shape2d
@@ -242,6 +247,21 @@ def _channel_runner(buf: _ChannelBuffers, threads: int) -> Callable[[np.ndarray,
             K.pack_channels(x4, q, r0, c0, Hq, Wq)
             K.pack_filters6(h4, hp, cb)
             K.channels_rows(q, hp, out, Wq, ka, kb, cb)
+    elif buf.wide and threads > 1:
+        set_threads = _threads(threads)
+
+        def run(x4: np.ndarray, h4: np.ndarray) -> None:
+            set_threads()
+            K.pack_channels_par(x4, q, r0, c0, Hq, Wq)
+            K.pack_filters6(h4, hp, cb)
+            K.channels6_par(q, hp, y, Wq, ka, kb)
+            K.unpack_channels_par(y, out, Wq)
+    elif buf.wide:
+        def run(x4: np.ndarray, h4: np.ndarray) -> None:
+            K.pack_channels(x4, q, r0, c0, Hq, Wq)
+            K.pack_filters6(h4, hp, cb)
+            K.channels6(q, hp, y, Wq, ka, kb)
+            K.unpack_channels(y, out, Wq)
     elif threads > 1:
         set_threads = _threads(threads)
 
