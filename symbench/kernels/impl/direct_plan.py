@@ -254,13 +254,13 @@ def _channel_runner(buf: _ChannelBuffers, threads: int) -> Callable[[np.ndarray,
             set_threads()
             K.pack_channels_par(x4, q, r0, c0, Hq, Wq)
             K.pack_filters6(h4, hp, cb)
-            K.channels6_par(q, hp, y, Wq, ka, kb)
+            K.channels6_par(q, hp, h4, y, Wq, ka, kb)
             K.unpack_channels_par(y, out, Wq)
     elif buf.wide:
         def run(x4: np.ndarray, h4: np.ndarray) -> None:
             K.pack_channels(x4, q, r0, c0, Hq, Wq)
             K.pack_filters6(h4, hp, cb)
-            K.channels6(q, hp, y, Wq, ka, kb)
+            K.channels6(q, hp, h4, y, Wq, ka, kb)
             K.unpack_channels(y, out, Wq)
     elif threads > 1:
         set_threads = _threads(threads)
