@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from symbench.sweep.adaptive import GUARD_RATIO, MAX_ROUNDS, geometric_pick, group_series
+from symbench.sweep.adaptive import GUARD_RATIO, MAX_ROUNDS, NEAR_TIE, geometric_pick, group_series
 from symbench.analysis.crossover import bracket, find_crossovers
 from symbench.analysis.data import load_runs
 from symbench.config import load_config, parse_int_list
@@ -416,3 +416,25 @@ def test_adaptive_with_rounds_re_measures_the_search_points(tmp_path: Path):
     (tmp_path / "run" / "run.json").write_text(json.dumps(meta))
     res = run_sweep(resume=tmp_path / "run", clock=SynthClock(cost))
     assert res.counts == {} and len(load(tmp_path / "run")) == len(df)
+
+
+def test_with_rounds_the_neighbours_of_a_near_tie_are_measured(tmp_path: Path):
+    # direct is 10% faster than fft at the top k, so round 0 says direct_always from the two ends
+    # alone; the pooled rounds could call the top k either way, so its neighbour below is measured
+    # too (and that one's, while it is a near tie as well).
+    def cost(name, n, k):
+        return 1e-4 if name == "test-fft" else 0.9e-4 * (k / 515) ** 0.1
+
+    def ks_measured(rounds: str) -> list[int]:
+        cfg = load_config(None, {"kernel": ["test-dir,test-fft"], "n": "4096", "k": "3,9,33,129,515",
+                                 "repeat": "5", "min_time": "0.001", "adaptive": True, "rounds": rounds})
+        out = tmp_path / f"r{rounds}"
+        run_sweep(cfg, out, clock=SynthClock(cost))
+        return sorted(load(out)["k"].unique())
+
+    assert ks_measured("1") == [3, 515]  # one round: the two ends say it all
+    # direct / fft = 0.54, 0.60, 0.68, 0.78, 0.90 at k = 3, 9, 33, 129, 515. Near ties (above
+    # 1 / NEAR_TIE = 0.77): 515, then 129 once measured. 515's gap down to 3 is bisected (33, then
+    # 129); 129's neighbours are then measured points; 33 is no near tie, so 9 is never needed.
+    assert 1 / NEAR_TIE < 0.78
+    assert ks_measured("2") == [3, 33, 129, 515]
