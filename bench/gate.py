@@ -3,7 +3,8 @@
 Usage::
 
     python bench/gate.py [--jobs 10] [--n 4096,65536] [--k 5,17,65,257] [--pairs 20]
-                         [--skip-compare] [--out results/gate-...] [--markdown FILE]
+                         [--rounds 1] [--skip-compare | --skip-ab] [--out results/gate-...]
+                         [--markdown FILE]
 
 Every job is a real ``symbench`` command in a subprocess, on the grid
 ``direct-gate,direct-numpy,fft-scipy`` x ``--n`` x ``--k`` (1-D float64 full,
@@ -16,7 +17,9 @@ Measured:
 
 * **A/A, ab**: ``--jobs`` runs of ``symbench ab`` with the same interpreter on
   both sides: rows flagged (regression or improvement) and jobs that exit 1.
-* **A/A, compare**: ``--jobs`` + 1 consecutive sweeps; each is compared with the
+* **A/A, compare**: ``--jobs`` + 1 consecutive sweeps of ``--rounds`` rounds
+  each (default 1, as ``configs/ci.toml``; with several, ``compare`` tests each
+  row by a hierarchical bootstrap over the rounds); each is compared with the
   previous one (``symbench compare``, common-mode correction on), i.e. runs
   made a minute or so apart, not hours: drift over hours is larger, so this
   is a lower bound on the stored-baseline false-alarm rate.
@@ -119,7 +122,7 @@ def ab_job(args: argparse.Namespace, out: Path, slow: float = 1.0, neighbour: fl
 
 
 def sweep(args: argparse.Namespace, out: Path, slow: float = 1.0) -> Path:
-    r = symbench("sweep", *grid(args), "--out", str(out), "--quiet",
+    r = symbench("sweep", *grid(args), "--rounds", str(args.rounds), "--out", str(out), "--quiet",
                  extra_env={"GATE_SLOW": str(slow)} if slow != 1.0 else None)
     if r.returncode != 0:
         raise SystemExit(f"sweep failed ({r.returncode}): {r.stderr.strip().splitlines()[-1:]}")
@@ -141,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", default="5,17,65,257")
     ap.add_argument("--pairs", type=int, default=20)
     ap.add_argument("--slowdowns", default="1.10,1.25,1.50")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds of each sweep compare gates (default 1)")
     ap.add_argument("--skip-compare", action="store_true", help="measure ab only (compare needs many sweeps)")
+    ap.add_argument("--skip-ab", action="store_true", help="measure stored-run compare only")
     ap.add_argument("--out", default=f"results/gate-{time.strftime('%Y%m%d-%H%M%S')}")
     ap.add_argument("--markdown", default=None, help="also write the Markdown to FILE")
     args = ap.parse_args(argv)
@@ -150,17 +155,22 @@ def main(argv: list[str] | None = None) -> int:
     slowdowns = [float(s) for s in args.slowdowns.split(",") if s]
     lines = [f"## The CI gate (bench/gate.py, {date.today().isoformat()})", "",
              f"Grid: direct-gate, direct-numpy, fft-scipy x n={args.n} x k={args.k} (1-D float64 full, one thread); "
-             f"ab with {args.pairs} pairs per row; {args.jobs} A/A jobs per gate.", ""]
+             f"ab with {args.pairs} pairs per row; compare of sweeps of {args.rounds} rounds; "
+             f"{args.jobs} A/A jobs per gate.", ""]
     t_all = time.perf_counter()
-    aa = [ab_job(args, out / f"ab-aa{i}") for i in range(args.jobs)]
-    ab_s = sum(j["s"] for j in aa) / len(aa)
-    table = [("ab, A/A", sum(j["flagged"] for j in aa), sum(j["rows"] for j in aa),
-              sum(j["rc"] == 1 for j in aa), len(aa))]
-    power = [("ab", s, ab_job(args, out / f"ab-slow{s}", slow=s)) for s in slowdowns]
-    noisy_aa = [ab_job(args, out / f"ab-noisy-aa{i}", neighbour=ab_s) for i in range(max(1, args.jobs // 3))]
-    table.append(("ab, A/A, noisy neighbour", sum(j["flagged"] for j in noisy_aa), sum(j["rows"] for j in noisy_aa),
-                  sum(j["rc"] == 1 for j in noisy_aa), len(noisy_aa)))
-    power.append(("ab, noisy neighbour", 1.25, ab_job(args, out / "ab-noisy-slow", slow=1.25, neighbour=ab_s)))
+    table: list[tuple[str, int, int, int, int]] = []
+    power: list[tuple[str, float, dict]] = []
+    ab_s = None
+    if not args.skip_ab:
+        aa = [ab_job(args, out / f"ab-aa{i}") for i in range(args.jobs)]
+        ab_s = sum(j["s"] for j in aa) / len(aa)
+        table.append(("ab, A/A", sum(j["flagged"] for j in aa), sum(j["rows"] for j in aa),
+                      sum(j["rc"] == 1 for j in aa), len(aa)))
+        power += [("ab", s, ab_job(args, out / f"ab-slow{s}", slow=s)) for s in slowdowns]
+        noisy_aa = [ab_job(args, out / f"ab-noisy-aa{i}", neighbour=ab_s) for i in range(max(1, args.jobs // 3))]
+        table.append(("ab, A/A, noisy neighbour", sum(j["flagged"] for j in noisy_aa),
+                      sum(j["rows"] for j in noisy_aa), sum(j["rc"] == 1 for j in noisy_aa), len(noisy_aa)))
+        power.append(("ab, noisy neighbour", 1.25, ab_job(args, out / "ab-noisy-slow", slow=1.25, neighbour=ab_s)))
     sweep_s = None
     if not args.skip_compare:
         t0 = time.perf_counter()
@@ -169,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(1, args.jobs + 1):
             runs.append(sweep(args, out / f"sweep{i}"))
         cmp = [compare(runs[i - 1], runs[i]) for i in range(1, len(runs))]
-        table.append(("compare (consecutive sweeps), A/A", sum(c["flagged"] for c in cmp),
+        table.append((f"compare (consecutive sweeps of {args.rounds} rounds), A/A", sum(c["flagged"] for c in cmp),
                       sum(c["rows"] for c in cmp), sum(c["rc"] == 1 for c in cmp), len(cmp)))
         for s in slowdowns:
             power.append(("compare", s, compare(runs[-1], sweep(args, out / f"sweep-slow{s}", slow=s))))
@@ -181,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, s, r in power:
         other = r.get("other_flagged", r["flagged"] - r["caught"])
         lines.append(f"| {name} | {s - 1:.0%} | {r['caught']} of {r['gate_rows']} | {other} | {r['rc']} |")
-    lines += ["", f"One ab job: {ab_s:.0f} s" + (f"; one sweep of the same grid: {sweep_s:.0f} s" if sweep_s else "")
-              + f"; the whole bench: {(time.perf_counter() - t_all) / 60:.1f} min.", ""]
+    lines += ["", (f"One ab job: {ab_s:.0f} s; " if ab_s else "")
+              + (f"one sweep of the same grid ({args.rounds} rounds): {sweep_s:.0f} s; " if sweep_s else "")
+              + f"the whole bench: {(time.perf_counter() - t_all) / 60:.1f} min.", ""]
     text = "\n".join(lines)
     (out / "gate.md").write_text(text)
     if args.markdown:
