@@ -190,10 +190,12 @@ def test_channels_in_blocks_of_input_channels():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("co", [6, 7, 12, 13])
+@pytest.mark.parametrize("co", [6, 7, 10, 11, 12, 13])
 def test_six_channel_tile_and_its_overlapping_last_group(co, dtype):
-    # C_out >= 6 takes the 6 x 4 tile on AVX-512 hosts (the AVX2 row tile on others); 7 and 13
-    # make the last 6-channel group overlap the one before, whose outputs must survive it.
+    # C_out >= 6 takes the 6 x 4 tile on AVX-512 hosts (the AVX2 row tile on others). The rest
+    # after full groups of 6: 1 (7, 13) and 4 (10) take the 4 x 4 tile over the last 4 channels,
+    # recomputing some of the group before; 5 (11) takes a 6-channel group that overlaps the one
+    # before, whose outputs must survive it.
     import numpy as np
 
     from symbench.kernels.impl import direct_numba as K

@@ -171,7 +171,7 @@ class _ChannelBuffers:
         self.rows = K.NARROW_CHANNEL_TILE and co >= K.ROW_TILE_CHANNELS and H >= 2 and W >= lanes
         # AVX-512 hosts with at least 6 output channels: the 6 x 4 tile over weights packed per call
         # (_direct_numba.channels6); fewer channels keep the 4 x 4 (or one-channel) tile.
-        self.wide = not self.rows and co >= K.ROW_TILE_CHANNELS
+        self.wide = not K.NARROW_CHANNEL_TILE and co >= K.ROW_TILE_CHANNELS
         self.block = ci
         if self.rows or self.wide:
             self.hp = np.empty(K.ROW_TILE_CHANNELS * -(-co // K.ROW_TILE_CHANNELS) * ci * ka * kb, dtype=dtype)
