@@ -167,6 +167,12 @@ def geometric_pick(inner: Sequence[int], lo: float, hi: float) -> int:
     return min(inner, key=lambda k: (abs(math.log(k) - target), k))
 
 
+def _between(usable: Sequence[int], measured: Sequence[int], lo: int, hi: int) -> list[int]:
+    """The ks of ``usable`` strictly between ``lo`` and ``hi`` not measured yet."""
+    done = set(measured)
+    return [k for k in usable if lo < k < hi and k not in done]
+
+
 def _plain(value: Any) -> Any:
     """Python scalars for values read back through pandas (the store writes repr of floats)."""
     if isinstance(value, np.generic):
@@ -430,16 +436,15 @@ class AdaptiveSearch:
     @staticmethod
     def _next_k(usable: Sequence[int], ms: Sequence[int], pos: int) -> int | None:
         """The next k to measure: bisection inside the bracket, else a guard above it, else None."""
-        measured = set(ms)
         if 0 < pos < len(ms):
             lo, hi = ms[pos - 1], ms[pos]
-            inner = [k for k in usable if lo < k < hi and k not in measured]
+            inner = _between(usable, ms, lo, hi)
             if inner:
                 return geometric_pick(inner, lo, hi)
         top = list(ms[pos:])
         gaps = []
         for a, b in zip(top, top[1:]):
-            inner = [k for k in usable if a < k < b and k not in measured]
+            inner = _between(usable, ms, a, b)
             if inner and b / a > GUARD_RATIO:
                 gaps.append((b / a, a, b, inner))
         if gaps:
@@ -449,15 +454,11 @@ class AdaptiveSearch:
 
     @staticmethod
     def _beside_ties(usable: Sequence[int], ms: Sequence[int], near: Sequence[int]) -> int | None:
-        """A k of the LIST between a near-tie point and its measured neighbour, or None (see :data:`NEAR_TIE`)."""
-        measured = sorted(ms)
+        """A k of the LIST between a near-tie point and a measured neighbour, or None (see :data:`NEAR_TIE`)."""
         for k in near:
-            i = measured.index(k)
-            for a, b in ((measured[i - 1], k) if i > 0 else (None, None),
-                         (k, measured[i + 1]) if i + 1 < len(measured) else (None, None)):
-                if a is None:
-                    continue
-                inner = [j for j in usable if a < j < b and j not in measured]
+            i = ms.index(k)  # ms is ascending, as usable is
+            for a, b in zip(ms[max(i - 1, 0):i + 1], ms[i:i + 2]):
+                inner = _between(usable, ms, a, b)
                 if inner:
                     return geometric_pick(inner, a, b)
         return None
