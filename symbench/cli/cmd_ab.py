@@ -104,7 +104,7 @@ def ab_cmd(
     if incarnations < 1:
         raise SymbenchError(f"--incarnations {incarnations} must be at least 1")
     result = run_ab(cfg, *sides, target, pairs=pairs, command=["symbench", *sys.argv[1:]], progress=progress,
-                    incarnations=incarnations)
+                    incarnations=incarnations, threshold=threshold, alpha=alpha)
     for label, why in result.dead.items():
         warn(f"{why}; its remaining rows are marked error")
     cmp = compare_runs(load_runs([result.base_dir]), load_runs([result.new_dir]), threshold=threshold,

@@ -71,6 +71,10 @@ SLOW_ROW_PAIRS = 8
 #: Pairs of fresh workers a row's pairs are spread over (see :class:`ABRun`). With
 #: alpha 0.01 the sign test over the incarnations' medians needs 7 of them.
 INCARNATIONS = 7
+#: Rows whose verdict after the incarnations is ``noise`` (beyond the threshold, but the
+#: interval reaches 1) take this many times as many incarnations again, once (see
+#: :meth:`ABRun.undecided`).
+EXTEND = 1
 
 
 @dataclass
@@ -179,6 +183,24 @@ class _RowState:
     warm: bool = True  # an untimed sample per side before the pairs (not for rows of one-call samples)
     final: bool = False
 
+    def pairs(self) -> tuple[Any, Any]:
+        """Log-ratios of the pairs taken so far and the incarnation of each, paired as the analysis pairs them.
+
+        Sample ``i`` of one side goes with sample ``i`` of the other, in the order of
+        their numbers (:func:`symbench.analysis.paired.ordered_sample_index`).
+        """
+        import numpy as np
+
+        from symbench.analysis.paired import log_ratios
+
+        b, n = (sorted(self.samples[s], key=lambda x: int(x["sample"])) for s in (0, 1))
+        bt = np.array([float(x["time_s"]) for x in b])
+        nt = np.array([float(x["time_s"]) for x in n])
+        m = min(bt.size, nt.size)
+        good = np.isfinite(bt[:m]) & np.isfinite(nt[:m]) & (bt[:m] > 0) & (nt[:m] > 0)
+        groups = np.array([int(x["sample"]) // INCARNATION_STRIDE for x in b[:m]], dtype=np.int64)[good]
+        return log_ratios(bt, nt), groups
+
 
 def merge_row(row: Mapping[str, Any], samples: Sequence[Mapping[str, Any]], problem: Problem) -> dict[str, Any]:
     """``row`` with the statistics of all its ``samples`` (several incarnations' worth), as a sweep computes them."""
@@ -261,6 +283,34 @@ class ABRun:
                 self._take(st)
                 if self.dead:
                     return
+
+    def undecided(self, threshold: float, alpha: float) -> list[_RowState]:
+        """Rows whose pairs so far are ``noise``: the ratio beyond the threshold, its interval reaching 1.
+
+        With seven incarnations the bound of the incarnations' medians is their
+        second smallest (largest), so two incarnations whose processes happened
+        to favour the other side hide a real 25 % change (``make bench-gate``:
+        one row of 8 in about half the jobs). Such a row is the one more
+        incarnations decide; a row already decided, or within the threshold, is
+        not measured again. Looking twice at a row's test at most doubles its
+        false-alarm rate, and only for rows already beyond the threshold.
+        """
+        from symbench.analysis.paired import paired_verdict
+
+        out = []
+        for st in self.states:
+            if st.final or len(st.plan) < 2 or any(st.rows.get(s, {}).get("status") != "ok" for s in (0, 1)):
+                continue
+            d, groups = st.pairs()
+            if d.size and paired_verdict(d, threshold, alpha, groups)["status"] == "noise":
+                out.append(st)
+        return out
+
+    def extend(self, rows: Sequence[_RowState], more: int) -> None:
+        """Give ``rows`` ``more`` incarnations after the planned ones, as many pairs each as their largest."""
+        for st in rows:
+            st.plan = [*st.plan, *[max(st.plan)] * more]
+        self.incarnations += more
 
     def finish(self, st: _RowState) -> None:
         """Write a row's two sides with all the samples it has."""
@@ -435,7 +485,7 @@ def start_workers(clients: Sequence[WorkerClient], spawned: bool = False) -> Non
 
 def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs: int = DEFAULT_PAIRS,
            command: Sequence[str] | None = None, progress: Progress | None = None,
-           incarnations: int = INCARNATIONS) -> ABResult:
+           incarnations: int = INCARNATIONS, threshold: float | None = None, alpha: float = 0.01) -> ABResult:
     """Measure ``config`` on two sides, sampling in ABBA turns; write ``out/base`` and ``out/new``.
 
     Parameters
@@ -451,6 +501,10 @@ def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs
         Samples per side and row, taken in pairs.
     incarnations : int
         Pairs of fresh workers each row's pairs are spread over (at most ``pairs``).
+    threshold, alpha : float, optional
+        The verdict's settings (as in :func:`symbench.analysis.paired.paired_verdict`).
+        With a threshold, rows that are ``noise`` after the incarnations take
+        ``incarnations * EXTEND`` more (:meth:`ABRun.undecided`); without one, none do.
     command : sequence of str, optional
         The command line recorded in both ``run.json``.
     progress : Progress, optional
@@ -505,22 +559,36 @@ def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs
                     run.measure(problem, name)
                     result.rows += 1
                     progress.advance(f"{name} {problem.label()}")
-            for inc in range(1, incarnations):
-                if run.dead:  # a side that died stays dead: the rows keep what they have
-                    break
+            planned, extended, inc = incarnations, False, 1
+            while not run.dead:  # a side that died stays dead: the rows keep what they have
+                if inc >= run.incarnations:
+                    more = planned * EXTEND
+                    if extended or threshold is None or more < 1 or planned < 2:
+                        break
+                    extended = True
+                    undecided = run.undecided(threshold, alpha)
+                    if not undecided:
+                        break
+                    run.extend(undecided, more)
+                    progress.advance(f"{len(undecided)} undecided rows: {more} more incarnations", 0)
                 for c in clients:
                     c.stop()
-                clients[:], upcoming = upcoming, []
                 try:
+                    if upcoming:
+                        clients[:], upcoming = upcoming, []
+                    else:  # the extension's first workers: whether they are needed was just decided
+                        clients[:] = spawn_workers([base, new])
                     start_workers(clients, spawned=True)
                 except (SymbenchError, WorkerDied, OSError) as exc:
                     run.dead[1] = str(exc)
                     break
-                if inc + 1 < incarnations:
+                if inc + 1 < run.incarnations:
                     upcoming = spawn_workers([base, new])
                 run.incarnation = inc
                 run.next_incarnation()
-                progress.advance(f"incarnation {inc + 1} of {incarnations}", total)
+                if inc < planned:
+                    progress.advance(f"incarnation {inc + 1} of {planned}", total)
+                inc += 1
         except KeyboardInterrupt:
             result.interrupted = True
         finally:
@@ -541,5 +609,5 @@ def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs
     return result
 
 
-__all__ = ["ABResult", "ABRun", "DEFAULT_PAIRS", "INCARNATIONS", "INCARNATION_STRIDE", "Side", "WorkerClient", "WorkerDied", "abba_order", "parse_env",
+__all__ = ["ABResult", "ABRun", "DEFAULT_PAIRS", "EXTEND", "INCARNATIONS", "INCARNATION_STRIDE", "Side", "WorkerClient", "WorkerDied", "abba_order", "parse_env",
            "merge_row", "plan_names", "resolve_python", "run_ab", "split_pairs", "start_workers"]
