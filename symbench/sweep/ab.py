@@ -53,9 +53,10 @@ BEST_OF = 10
 #: sample's budget included): with one, a single preemption or an unlucky heap
 #: placement (see the worker's heap jitter) is the sample.
 MIN_BEST_OF = 3
-#: One side's sample lasts about ``SAMPLE_SHARE * min_time``: a row's 2 x pairs
-#: samples then cost about what a sweep's samples of it cost (the budget: ab at
-#: most 2.5x a sweep of the same config).
+#: One side's sample lasts about ``SAMPLE_SHARE * min_time``: a row's 2 x 20
+#: samples then cost about 3 times a sweep's 7 samples of ``min_time`` (on
+#: ``configs/ci.toml`` the samples of short rows are a small part of ab's time; the
+#: opens in 14 fresh workers and the rows of long calls are the rest).
 SAMPLE_SHARE = 0.5
 #: Fewest pairs of a row whose single call is longer than a sample's budget: three
 #: in each of the 7 incarnations, so at the default 20 pairs every row takes all 20.
@@ -68,6 +69,14 @@ MIN_PAIRS = 21
 #: Rows whose single call exceeds ``max_call`` take this many pairs of one call
 #: (the fewest with which a one-sided sign test can reach p < 0.01 is 7).
 SLOW_ROW_PAIRS = 8
+#: Rows whose single call is longer than this many samples' budgets
+#: (``min_time * SAMPLE_SHARE``) take ``SLOW_ROW_PAIRS`` pairs of one call as
+#: well. Such a call is already many timings long, so the fastest of three of
+#: them buys little, and their cost is what decided ab's: in ``configs/ci.toml``
+#: (min_time 2 ms) direct-scipy's 2-D 128 x 128, k = 17 call takes 67 ms, and its
+#: 20 pairs of the fastest of 3 calls were 11 of ab's 31 s (a sweep takes 9
+#: calls of it). Rows left ``noise`` take more incarnations (:meth:`ABRun.undecided`).
+LONG_CALL = 8
 #: Pairs of fresh workers a row's pairs are spread over (see :class:`ABRun`). With
 #: alpha 0.01 the sign test over the incarnations' medians needs 7 of them.
 INCARNATIONS = 7
@@ -342,7 +351,8 @@ class ABRun:
             rid = self.clients[s].new_id()
             try:
                 reply = self.call(s, {"op": "open", "id": rid, "kernel": kernel, "problem": problem.as_dict(),
-                                      "config": self.settings, "run_id": self.run_ids[s]})
+                                      "config": self.settings, "run_id": self.run_ids[s],
+                                      "single": inc == 0})
             except RuntimeError as exc:  # a request the worker could not serve: this row is an error
                 rows[s] = _bare_row(self.run_ids[s], kernel, problem, cfg.seed, "error", str(exc))
                 continue
@@ -400,9 +410,9 @@ class ABRun:
         cfg = self.config
         if self.incarnation == 0:
             first = min(ids)  # the base when it is open: both sides use its loop count
-            if max(single.values()) > cfg.max_call:
+            if max(single.values()) > min(cfg.max_call, LONG_CALL * cfg.min_time * SAMPLE_SHARE):
                 loops, pairs, best_of = 1, min(self.pairs, SLOW_ROW_PAIRS), 1
-                st.warm = False
+                st.warm = False  # the open's warm-up call is enough for a call this long
             else:
                 budget = cfg.min_time * SAMPLE_SHARE
                 reply = self.call(first, {"op": "autorange", "id": ids[first], "min_time": budget / BEST_OF})
@@ -609,5 +619,5 @@ def run_ab(config: SweepConfig, base: Side, new: Side, out: str | Path, *, pairs
     return result
 
 
-__all__ = ["ABResult", "ABRun", "DEFAULT_PAIRS", "EXTEND", "INCARNATIONS", "INCARNATION_STRIDE", "Side", "WorkerClient", "WorkerDied", "abba_order", "parse_env",
+__all__ = ["ABResult", "ABRun", "DEFAULT_PAIRS", "EXTEND", "INCARNATIONS", "INCARNATION_STRIDE", "LONG_CALL", "Side", "WorkerClient", "WorkerDied", "abba_order", "parse_env",
            "merge_row", "plan_names", "resolve_python", "run_ab", "split_pairs", "start_workers"]

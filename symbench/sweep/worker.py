@@ -20,10 +20,11 @@ kernel failure is *not* such an error, it is a row with status ``error``).
 
 ``{"op": "meta", "config": {...}, "run_id": "...", "kernels": [...]}``
     ``{"meta": {...}}``: the ``run.json`` facts of this environment.
-``{"op": "open", "id": ID, "kernel": NAME, "problem": {...}, "config": {...}, "run_id": "..."}``
-    Precheck, prepare, warm up, verify and time one call. ``{"row": {...},
-    "single_s": float | null, "open": bool}``; ``open`` is false when the pair
-    was not prepared (skipped, error): its row is final.
+``{"op": "open", "id": ID, "kernel": NAME, "problem": {...}, "config": {...}, "run_id": "...", "single": bool}``
+    Precheck, prepare, warm up, verify and time one call (not with ``single``
+    false: ``single_s`` is then null). ``{"row": {...}, "single_s": float |
+    null, "open": bool}``; ``open`` is false when the pair was not prepared
+    (skipped, error): its row is final.
 ``{"op": "autorange", "id": ID, "min_time": float}``
     ``{"loops": int, "best_s": float}``: the loop count that makes a timing last
     ``min_time`` (default: the config's).
@@ -279,7 +280,9 @@ class Worker:
         try:
             x, h, y_ref = self._problem_inputs(problem, measurer.config.seed)
             prepared, clock = measurer.setup(kernel, problem, x, h, y_ref, row)
-            single = clock.measure(prepared.call, 1)
+            # The parent needs one call's time once per row (to plan its samples); later
+            # incarnations skip it, which on a row of 67 ms calls saves a call per side each.
+            single = clock.measure(prepared.call, 1) if msg.get("single", True) else None
         except Exception as exc:  # a kernel failure is a row, as in a sweep
             if prepared is not None:
                 close_quietly(prepared)
