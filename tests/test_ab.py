@@ -124,6 +124,43 @@ def test_samples_alternate_in_abba_order_with_the_base_loops():
     assert ops[-2:] == [("A", "row"), ("B", "row")]
 
 
+class LongCallClient(FakeClient):
+    """A worker whose kernel takes 20 ms a call; it keeps every request."""
+
+    def __init__(self, label: str, log: list) -> None:
+        super().__init__(label, log, 0.02)
+        self.msgs: list = []
+
+    def request(self, msg):
+        self.msgs.append(dict(msg))
+        reply = super().request(msg)
+        if msg["op"] == "open":
+            reply["single_s"] = 0.02 if msg.get("single", True) else None
+        return reply
+
+
+def test_a_call_longer_than_eight_sample_budgets_takes_eight_pairs_of_one_call():
+    from symbench.sweep.ab import SLOW_ROW_PAIRS
+
+    # min_time 2 ms: a sample's budget is 1 ms, so one 20 ms call is 20 budgets.
+    cfg = load_config(None, {"kernel": ["direct-numpy"], "dim": "1", "n": "1024", "k": "5", "min_time": 0.002})
+    log: list = []
+    clients = [LongCallClient("A", log), LongCallClient("B", log)]
+    run = ABRun(cfg, clients, [FakeWriter(), FakeWriter()], ["a", "b"], pairs=20,  # type: ignore[arg-type]
+                incarnations=2)
+    problem, _ = cfg.jobs()[0]
+    run.measure(problem, "direct-numpy")
+    samples = [m for m in clients[0].msgs if m["op"] == "sample"]
+    assert not any(m["op"] == "autorange" for m in clients[0].msgs)
+    assert len(samples) == SLOW_ROW_PAIRS // 2 and all(m["loops"] == 1 and m["best_of"] == 1 for m in samples)
+    assert all(m.get("keep", True) for m in samples)  # no untimed warm-up sample: the open warmed it
+    assert [m["single"] for m in clients[0].msgs if m["op"] == "open"] == [True]
+    run.incarnation = 1
+    run.next_incarnation()  # the second incarnation's open needs no single-call timing
+    assert [m["single"] for m in clients[0].msgs if m["op"] == "open"] == [True, False]
+    assert len([m for m in clients[0].msgs if m["op"] == "sample"]) == SLOW_ROW_PAIRS
+
+
 def test_parse_env():
     assert parse_env(["A=1", "B_C=x=y"], "--new-env") == {"A": "1", "B_C": "x=y"}
     with pytest.raises(Exception, match="KEY=VALUE"):

@@ -112,3 +112,12 @@ def test_fftw_uses_wisdom_cache(tmp_path, monkeypatch):
     assert fftw.wisdom_path().exists()
     assert prepared.notes["planner"] == "estimate"
     np.testing.assert_allclose(prepared.result()[0, 0], scipy.signal.convolve(x[0, 0], h[0, 0]), atol=1e-9)
+    # Preparing what was planned already adds no wisdom: the file is not written again.
+    writes = []
+    real_replace = fftw.os.replace
+    monkeypatch.setattr(fftw.os, "replace", lambda a, b: (writes.append(b), real_replace(a, b)))
+    get("fft-pyfftw").prepare(p, x, h, KernelOptions(planner="estimate")).close()
+    assert writes == []
+    get("fft-pyfftw").prepare(Problem(n=301, k=17), *make_inputs(Problem(n=301, k=17)),
+                              KernelOptions(planner="measure")).close()
+    assert writes == [fftw.wisdom_path()]

@@ -41,8 +41,9 @@ _CTYPES = {"float32": "float", "float64": "double"}
 
 
 class CupyKernel(Kernel):
-    requires = ("cupy",)  # recorded in run.json; availability is the GPU probe below
     """What every CuPy kernel shares: availability, device memory, the clock and the clean-up."""
+
+    requires = ("cupy",)  # recorded in run.json; availability is the GPU probe below
 
     device = "gpu"
     library = "CuPy"
