@@ -3,7 +3,7 @@
 Usage::
 
     python bench/gate.py [--jobs 10] [--n 4096,65536] [--k 5,17,65,257] [--pairs 20]
-                         [--rounds 1] [--skip-compare | --skip-ab] [--out results/gate-...]
+                         [--rounds 5] [--skip-compare | --skip-ab] [--out results/gate-...]
                          [--markdown FILE]
 
 Every job is a real ``symbench`` command in a subprocess, on the grid
@@ -18,7 +18,7 @@ Measured:
 * **A/A, ab**: ``--jobs`` runs of ``symbench ab`` with the same interpreter on
   both sides: rows flagged (regression or improvement) and jobs that exit 1.
 * **A/A, compare**: ``--jobs`` + 1 consecutive sweeps of ``--rounds`` rounds
-  each (default 1, as ``configs/ci.toml``; with several, ``compare`` tests each
+  each (default 5, as ``configs/ci.toml``; with several, ``compare`` tests each
   row by a hierarchical bootstrap over the rounds); each is compared with the
   previous one (``symbench compare``, common-mode correction on), i.e. runs
   made a minute or so apart, not hours: drift over hours is larger, so this
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", default="5,17,65,257")
     ap.add_argument("--pairs", type=int, default=20)
     ap.add_argument("--slowdowns", default="1.10,1.25,1.50")
-    ap.add_argument("--rounds", type=int, default=1, help="rounds of each sweep compare gates (default 1)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of each sweep compare gates (default 5, as configs/ci.toml)")
     ap.add_argument("--skip-compare", action="store_true", help="measure ab only (compare needs many sweeps)")
     ap.add_argument("--skip-ab", action="store_true", help="measure stored-run compare only")
     ap.add_argument("--out", default=f"results/gate-{time.strftime('%Y%m%d-%H%M%S')}")
