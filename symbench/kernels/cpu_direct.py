@@ -50,8 +50,8 @@ class Direct(Kernel):
     requires = ("numba",)
     description = ("symbench's own direct convolution, compiled with numba: register-blocked SIMD tiles "
                    "(2 rows x 4 vectors in 2-D, 8 vectors in 1-D) for one signal and filter, a GEMM-shaped "
-                   "tile with channels (4 output channels x 4 vectors with AVX-512; 6 output channels x "
-                   "2 rows over weights packed in the call with AVX2); complex as a real problem with "
+                   "tile with channels (6 output channels x 4 vectors with AVX-512, 6 output channels x "
+                   "2 rows with AVX2, over weights packed in the call; 4 x 4 for the rest); complex as a real problem with "
                    "twice the channels; computes only the outputs of the mode; threads via prange.")
 
     def memory_bytes(self, problem: Problem) -> int:
