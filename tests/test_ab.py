@@ -414,3 +414,19 @@ def test_a_row_left_as_noise_takes_more_incarnations_and_only_it(tmp_path, monke
     rows = c.rows.set_index("k")
     assert rows.status.to_dict() == {5: "unchanged", 17: "regression"}
     assert rows.pairs.to_dict() == {5: 21, 17: 42}
+
+
+def test_the_incarnations_t_interval_weighs_how_far_they_went():
+    from symbench.analysis.paired import t_interval
+
+    lo, hi = t_interval(np.array([0.0, 0.1, 0.2]), 0.025)
+    assert lo == pytest.approx(0.1 - 4.302653 * 0.1 / math.sqrt(3), rel=1e-5) and hi > 0.2
+    assert t_interval(np.array([0.1, 0.2]), 0.025) == (-math.inf, math.inf)
+    groups = np.repeat(np.arange(7), 3)
+    # Six incarnations just above 1.1 and one far below: the sign tests pass it (6 of 7 above 1),
+    # the t interval of the medians does not.
+    offsets = np.array([0.13, 0.12, 0.15, 0.13, 0.16, -0.9, 0.12])
+    assert paired_verdict(offsets[groups], 0.10, 0.01, groups)["status"] == "noise"
+    # A real 25 % slowdown with the same kind of outlier still is one.
+    d = math.log(1.25) + np.array([0.0, 0.05, -0.05, 0.1, -0.3, 0.02, 0.0])[groups]
+    assert paired_verdict(d, 0.10, 0.01, groups)["status"] == "regression"

@@ -18,6 +18,16 @@ Interval
     rate a known quantity, and it needs no scipy. With ``alpha = 0.01`` the
     fewest pairs that can reach it are 7; :data:`symbench.sweep.ab.DEFAULT_PAIRS`
     is 20.
+Incarnations
+    Pairs of one incarnation (one pair of worker processes) share those
+    processes' offsets, so they are not independent. With several
+    incarnations the interval is the hull of the pairs' interval, the
+    sign-test interval of the incarnations' medians at
+    :data:`INCARNATION_ALPHA` (7 incarnations: the second smallest and largest
+    median) and their t interval at :data:`INCARNATION_T_ALPHA`. The sign test
+    lets one incarnation go the other way; the t interval weighs how far they
+    went, so that six incarnations just above the threshold and one far below
+    are not a verdict.
 Verdict
     ``regression`` when the estimate exceeds ``1 + threshold`` *and* the
     interval's lower bound exceeds 1 (slower, with confidence ``1 - alpha``);
@@ -48,6 +58,11 @@ INCARNATION_STRIDE = 100_000
 #: incarnations it is their second smallest (largest) median, P = 8/128; the guard lets
 #: one incarnation's offset go the other way without hiding a real change.
 INCARNATION_ALPHA = 0.07
+
+#: One-sided level of the t interval of the incarnations' medians, the third part of the hull
+#: (see the module's rules): the sign tests count incarnations on each side of 1 but not how
+#: far, so six incarnations a little above 1.1 and one far below passed them in A/A.
+INCARNATION_T_ALPHA = 0.025
 
 #: Columns ab adds to :data:`symbench.analysis.compare.COMPARE_COLUMNS`.
 INTERVAL_COLUMNS = ("ratio_lo", "ratio_hi", "pairs")
@@ -116,6 +131,22 @@ def median_interval(d: np.ndarray, alpha: float) -> tuple[float, float, float]:
     return est, float(d[j - 1]), float(d[n - j])
 
 
+def t_interval(values: np.ndarray, alpha: float) -> tuple[float, float]:
+    """Student's t interval of the mean of ``values``, each bound one-sided at ``alpha``.
+
+    ``(-inf, inf)`` with fewer than 3 values. An outlier widens it (it
+    inflates the standard deviation), so in the hull it can only make a
+    verdict more cautious.
+    """
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if v.size < 3:
+        return -math.inf, math.inf
+    half = float(stats.t.ppf(1 - alpha, v.size - 1)) * float(v.std(ddof=1)) / math.sqrt(v.size)
+    return float(v.mean()) - half, float(v.mean()) + half
+
+
 def paired_verdict(d: np.ndarray, threshold: float, alpha: float,
                    groups: np.ndarray | None = None) -> dict[str, Any]:
     """Status, ratio, interval, p-value and note of one row's log-ratios (see the module's rules).
@@ -130,8 +161,8 @@ def paired_verdict(d: np.ndarray, threshold: float, alpha: float,
         One-sided level of each bound of the interval.
     groups : ndarray, optional
         The incarnation (pair of worker processes) of each pair. With more than
-        one, the interval is the hull of the pairs' interval and the interval of
-        the incarnations' medians (see the module's rules).
+        one, the interval is the hull of the pairs' interval and the sign-test
+        and t intervals of the incarnations' medians (see the module's rules).
 
     Returns
     -------
@@ -147,7 +178,8 @@ def paired_verdict(d: np.ndarray, threshold: float, alpha: float,
         if labels.size > 1:
             meds = np.array([np.median(d[g == x]) for x in labels])
             _, lo_i, hi_i = median_interval(meds, INCARNATION_ALPHA)
-            lo, hi = min(lo, lo_i), max(hi, hi_i)
+            lo_t, hi_t = t_interval(meds, INCARNATION_T_ALPHA)
+            lo, hi = min(lo, lo_i, lo_t), max(hi, hi_i, hi_t)
     out: dict[str, Any] = {"ratio": math.exp(est) if math.isfinite(est) else math.nan,
                            "ratio_lo": math.exp(lo), "ratio_hi": math.exp(hi), "pairs": int(d.size),
                            "p_value": math.nan, "note": ""}
@@ -239,6 +271,6 @@ def row_pairs(index_b: Mapping[tuple[str, ...], np.ndarray], index_n: Mapping[tu
     return log_ratios(index_b.get(k), index_n.get(k))
 
 
-__all__ = ["INCARNATION_ALPHA", "INCARNATION_STRIDE", "INTERVAL_COLUMNS", "binom_cdf_half", "log_ratios", "median_interval",
+__all__ = ["INCARNATION_ALPHA", "INCARNATION_STRIDE", "INCARNATION_T_ALPHA", "INTERVAL_COLUMNS", "binom_cdf_half", "log_ratios", "median_interval",
            "ordered_incarnation_index", "ordered_sample_index", "paired_verdict", "row_incarnations", "row_pairs",
-           "sign_p", "sign_rank"]
+           "sign_p", "sign_rank", "t_interval"]
