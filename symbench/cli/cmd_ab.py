@@ -61,9 +61,12 @@ def ab_cmd(
     interpreter and environment; samples are then taken one at a time, in ABBA
     order, with the same calls per sample on both sides. A row's ratio is the
     median of its pairs' new/base ratios; it is a regression when that exceeds
-    1 + --threshold and the sign-test interval at 1 - --alpha lies above 1 (or
-    when the row was ok in the base and fails in the new). DIR/base and DIR/new
-    are ordinary run directories (symbench report DIR/base works).
+    1 + --threshold and its interval lies above 1 (or when the row was ok in the
+    base and fails in the new). Pairs are spread over --incarnations pairs of
+    fresh workers, and the interval also covers how the incarnations differ; a
+    row whose ratio is beyond the threshold but whose interval reaches 1 takes
+    as many incarnations again, once. DIR/base and DIR/new are ordinary run
+    directories (symbench report DIR/base works).
     """
     from symbench.analysis.compare import compare_runs
     from symbench.analysis.data import load_runs
