@@ -84,6 +84,14 @@ def log_ratios(base: np.ndarray | None, new: np.ndarray | None) -> np.ndarray:
     return np.log(n[good] / b[good])
 
 
+def pair_groups(base: np.ndarray, new: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """The entries of ``groups`` (one per base sample) for the pairs :func:`log_ratios` keeps, in its order."""
+    m = min(len(base), len(new))
+    b, n = np.asarray(base[:m], dtype=float), np.asarray(new[:m], dtype=float)
+    good = np.isfinite(b) & np.isfinite(n) & (b > 0) & (n > 0)
+    return np.asarray(groups[:m])[good]
+
+
 def binom_cdf_half(k: int, n: int) -> float:
     """``P(Binomial(n, 1/2) <= k)``, exactly."""
     if k < 0:
@@ -259,10 +267,7 @@ def row_incarnations(inc_b: Mapping[tuple[str, ...], np.ndarray], key: Mapping[s
     g, b, n = inc_b.get(k), base.get(k), new.get(k)
     if g is None or b is None or n is None:
         return None
-    m = min(len(b), len(n))
-    bb, nn = np.asarray(b[:m], dtype=float), np.asarray(n[:m], dtype=float)
-    good = np.isfinite(bb) & np.isfinite(nn) & (bb > 0) & (nn > 0)
-    return np.asarray(g[:m])[good]
+    return pair_groups(b, n, g)
 
 
 def row_pairs(index_b: Mapping[tuple[str, ...], np.ndarray], index_n: Mapping[tuple[str, ...], np.ndarray],
@@ -274,6 +279,6 @@ def row_pairs(index_b: Mapping[tuple[str, ...], np.ndarray], index_n: Mapping[tu
     return log_ratios(index_b.get(k), index_n.get(k))
 
 
-__all__ = ["INCARNATION_ALPHA", "INCARNATION_STRIDE", "INCARNATION_T_ALPHA", "INTERVAL_COLUMNS", "binom_cdf_half", "log_ratios", "median_interval",
+__all__ = ["INCARNATION_ALPHA", "INCARNATION_STRIDE", "INCARNATION_T_ALPHA", "INTERVAL_COLUMNS", "binom_cdf_half", "log_ratios", "median_interval", "pair_groups",
            "ordered_incarnation_index", "ordered_sample_index", "paired_verdict", "row_incarnations", "row_pairs",
            "sign_p", "sign_rank", "t_interval"]

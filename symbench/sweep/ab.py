@@ -200,15 +200,13 @@ class _RowState:
         """
         import numpy as np
 
-        from symbench.analysis.paired import log_ratios
+        from symbench.analysis.paired import log_ratios, pair_groups
 
         b, n = (sorted(self.samples[s], key=lambda x: int(x["sample"])) for s in (0, 1))
         bt = np.array([float(x["time_s"]) for x in b])
         nt = np.array([float(x["time_s"]) for x in n])
-        m = min(bt.size, nt.size)
-        good = np.isfinite(bt[:m]) & np.isfinite(nt[:m]) & (bt[:m] > 0) & (nt[:m] > 0)
-        groups = np.array([int(x["sample"]) // INCARNATION_STRIDE for x in b[:m]], dtype=np.int64)[good]
-        return log_ratios(bt, nt), groups
+        groups = np.array([int(x["sample"]) // INCARNATION_STRIDE for x in b], dtype=np.int64)
+        return log_ratios(bt, nt), pair_groups(bt, nt, groups)
 
 
 def merge_row(row: Mapping[str, Any], samples: Sequence[Mapping[str, Any]], problem: Problem) -> dict[str, Any]:
