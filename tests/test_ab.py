@@ -285,16 +285,33 @@ def test_common_mode_drift_is_removed_and_a_real_change_still_caught(tmp_path):
     assert not raw.shift_applied and raw.rows.set_index("k").status[5] == "regression"
 
 
-def test_a_common_shift_beyond_the_threshold_is_not_hidden(tmp_path, cli):
-    base, new = drift_tables(1.3, {})
+def test_a_common_shift_beyond_the_threshold_is_corrected_and_said_and_can_fail_the_gate(tmp_path, cli):
+    base, new = drift_tables(1.3, {9: 1.3 * 1.6})
     a, b = base.write(tmp_path / "a"), new.write(tmp_path / "b", run_id="20260101-000001-new")
     cmp = compare_runs(load_runs([a]), load_runs([b]))
-    assert not cmp.shift_applied and cmp.regressions == 30
-    assert any("symbench ab" in w and "1.30x" in w for w in cmp.warnings)
+    # The shift is the machine's or every row's: rows are tested against it, and the report says so.
+    assert cmp.shift_applied and cmp.shift == pytest.approx(1.3) and cmp.regressions == 1
+    assert cmp.rows.set_index("k").status[9] == "regression"
+    assert any("symbench ab" in w and "1.30x" in w and "lower --max-shift" in w for w in cmp.warnings)
     r = cli("compare", a, b, "--format", "markdown")
-    assert r.code == 1 and "Common-mode shift: 1.300x" in r.out
+    assert r.code == 1 and "Common-mode shift: 1.300x" in r.out and "scaled by it" in r.out
+    raw = compare_runs(load_runs([a]), load_runs([b]), common_mode_correction=False)
+    assert not raw.shift_applied and raw.regressions == 30
     r = cli("compare", a, b, "--no-common-mode", "--format", "json")
     assert r.code == 1 and '"applied": false' in r.out
+    # --max-shift (default 0.5): a run-wide slowdown beyond it fails the gate, on its own line first.
+    base, new = drift_tables(1.3, {})
+    a, b = base.write(tmp_path / "c"), new.write(tmp_path / "d", run_id="20260101-000001-new")
+    r = cli("compare", a, b, "--format", "csv")
+    assert r.code == 0 and "1.30x the baseline" in r.err and "lower --max-shift" in r.err
+    r = cli("compare", a, b, "--max-shift", "0.2", "--format", "markdown")
+    assert r.code == 1 and r.err.startswith("symbench: gate failed: the whole new run is 1.30x")
+    assert "FAIL: the whole run 1.30x slower (--max-shift 0.2)" in r.out
+    base, new = drift_tables(1.7, {})
+    a, b = base.write(tmp_path / "e"), new.write(tmp_path / "f", run_id="20260101-000001-new")
+    assert cli("compare", a, b).code == 1
+    assert cli("compare", a, b, "--max-shift", "inf").code == 0
+    one_line_error(cli("compare", a, b, "--max-shift", "0"), "--max-shift 0 must be positive")
 
 
 def test_pairs_spread_over_incarnations_and_their_medians_guard_the_verdict():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -129,9 +131,20 @@ def test_compare_runs_on_run_directories(tmp_path):
     a = t.write(tmp_path / "a")
     slow = t.write(tmp_path / "slow", scale=1.6, run_id="20260101-000001-slow",
                    machine={**MACHINE}, libraries={**LIBS, "numpy": "2.1.0"})
+    raw = compare_runs(load_runs([a]), load_runs([slow]), common_mode_correction=False)
+    assert raw.regressions == len(t.rows) and raw.failed
+    assert any("flagged between runs of one round each" in w and "--rounds 5" in w for w in raw.warnings)
+    # Every row 1.6x slower is a common-mode shift: corrected, but beyond max_shift (default 0.5),
+    # so the gate fails on the shift itself.
     cmp = compare_runs(load_runs([a]), load_runs([slow]))
-    assert cmp.regressions == len(t.rows)
+    assert cmp.shift == pytest.approx(1.6) and cmp.regressions == 0
+    assert cmp.shift_exceeded and cmp.failed
+    assert any("1.60x the baseline" in w and "beyond --max-shift 0.5" in w for w in cmp.warnings)
     assert any("numpy 2.0.0 -> 2.1.0" in w for w in cmp.warnings)
+    for loose in (0.7, math.inf, None):
+        assert not compare_runs(load_runs([a]), load_runs([slow]), max_shift=loose).failed
+    # A shift within the threshold never fails the gate, whatever max_shift.
+    assert not compare_runs(load_runs([a]), load_runs([slow]), max_shift=0.1, threshold=0.7).failed
     same = compare_runs(load_runs([a]), load_runs([a]))
     assert same.regressions == 0 and same.counts["unchanged"] == len(t.rows) and same.warnings == []
 

@@ -195,12 +195,20 @@ def test_compare_gate(cli, tmp_path):
     slow = t.write(tmp_path / "slow", scale=1.6)
     fast = t.write(tmp_path / "fast", scale=0.5)
     assert cli("compare", a, a).code == 0
-    r = cli("compare", a, slow, "--format", "markdown")
+    # Every row 1.6x slower: the common-mode factor, corrected and said; without the correction
+    # every row is a regression, and --max-shift fails the gate on the factor itself.
+    r = cli("compare", a, slow, "--no-common-mode", "--format", "markdown")
     assert r.code == 1 and "FAIL: 78 regressions" in r.out and "| regression |" in r.out
-    r = cli("compare", a, fast, "--format", "json")
+    r = cli("compare", a, slow, "--format", "markdown")
+    assert r.code == 1 and "FAIL: the whole run 1.60x slower (--max-shift 0.5)" in r.out
+    assert "symbench: gate failed: the whole new run is 1.60x" in r.err
+    r = cli("compare", a, slow, "--max-shift", "0.7", "--format", "markdown")
+    assert r.code == 0 and "OK: no regression" in r.out and "1.60x the baseline" in r.out
+    r = cli("compare", a, fast, "--no-common-mode", "--format", "json")
     data = json.loads(r.out)
     assert r.code == 0 and data["counts"]["improvement"] == 78 and data["failed"] is False
-    r = cli("compare", a, slow, "--threshold", "0.7")  # 1.6x is within a 70% threshold
+    assert data["common_mode"]["shift"] == pytest.approx(0.5) and data["common_mode"]["applied"] is False
+    r = cli("compare", a, slow, "--threshold", "0.7", "--no-common-mode")  # 1.6x is within a 70% threshold
     assert r.code == 0
 
 
@@ -313,13 +321,14 @@ def test_compare_without_samples_cannot_confirm_regressions(cli, tmp_path):
     slow = t.write(tmp_path / "slow", scale=1.6)
     (tmp_path / "a.csv").write_text((a / "measurements.csv").read_text())
     (tmp_path / "slow.csv").write_text((slow / "measurements.csv").read_text())
-    r = cli("compare", tmp_path / "a.csv", tmp_path / "slow.csv", "--format", "json")
+    r = cli("compare", tmp_path / "a.csv", tmp_path / "slow.csv", "--format", "json", "--no-common-mode")
     data = json.loads(r.out)
     # Nothing can be tested, so the gate fails closed (exit 1, why on the first line) ...
     assert r.code == 1 and data["counts"]["untestable"] == 78
     assert r.err.splitlines()[0].startswith("symbench: gate failed:") and "no raw samples" in r.err.splitlines()[0]
     # ... unless the user accepts it.
-    r = cli("compare", tmp_path / "a.csv", tmp_path / "slow.csv", "--format", "json", "--allow-missing")
+    r = cli("compare", tmp_path / "a.csv", tmp_path / "slow.csv", "--format", "json", "--allow-missing", "--no-common-mode",
+              "--max-shift", "inf")
     data = json.loads(r.out)
     assert r.code == 0 and data["counts"]["untestable"] == 78
     assert "no raw samples" in r.err and "no run.json" in r.err

@@ -346,3 +346,50 @@ def test_the_pooled_variance_keeps_one_odd_cell_from_deciding_alone():
     own_only, _ = moderated_score(lr, (math.nan, 0), 10, np.random.default_rng(0))
     pooled, _ = moderated_score(lr, (0.1 ** 2, 200), 10, np.random.default_rng(0))
     assert own_only > 0.99 and 0.5 < pooled < 0.95
+
+
+# -- compare: the rows' spread between runs -------------------------------------------------------
+
+def grid_in_rounds(run_id: str, factor: Sequence[float], slow: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """40 rows of direct-numpy and 4 of fft-scipy (times ``slow``), each times its ``factor``; 5 tight rounds."""
+    parts = [rounds_table("direct-numpy", 3 + i, levels(1e-4 * (1 + i % 5) * factor[i], (0.99, 1.0, 1.01, 1.0, 0.995)),
+                          run_id=run_id) for i in range(40)]
+    parts += [rounds_table("fft-scipy", 3 + i, levels(2e-4 * slow * factor[40 + i], (1.0, 0.99, 1.01, 1.0, 1.0)),
+                           run_id=run_id) for i in range(4)]
+    df, sm = frames(*parts)
+    return combine_rounds(df, sm), sm
+
+
+def test_rows_that_move_on_their_own_between_runs_widen_the_test_and_a_real_change_still_shows():
+    from symbench.analysis.compare import between_run_spread, compare_runs
+    from symbench.analysis.data import Runs
+
+    # Each row's level is drawn anew in the new run (log SD 0.12, up to 2.25 SDs here), far beyond
+    # its rounds' 1 %; fft-scipy is also 1.8x slower, and the whole run 1.05x (the machine).
+    offsets = 1.05 * np.exp(np.random.default_rng(4).normal(0.0, 0.12, 44))
+    base, bs = grid_in_rounds("base", np.ones(44))
+    new, ns = grid_in_rounds("new", offsets, slow=1.8)
+    cmp = compare_runs(Runs(base, bs, [{}], ["a"]), Runs(new, ns, [{}], ["b"]))
+    assert cmp.spread_rows == 44 == cmp.rounds_rows and cmp.spread_applied and 0.08 < cmp.spread < 0.16
+    st = cmp.rows.set_index(["kernel", "k"]).status
+    assert (st["fft-scipy"] == "regression").all()
+    assert not any("one round each" in w for w in cmp.warnings)
+    assert not st["direct-numpy"].isin(["regression", "improvement"]).any()
+    assert "rows' spread between runs" in cmp.rows.set_index("kernel").loc["fft-scipy", "note"].iloc[0]
+    # Without the spread, the rows' own moves are taken for changes.
+    plain = compare_tables(base, new, bs, ns, scale=cmp.shift)
+    assert plain[plain.kernel == "direct-numpy"].status.isin(["regression", "improvement"]).sum() >= 5
+    # The same runs without --no-common-mode's corrections: spread reported, not applied.
+    off = compare_runs(Runs(base, bs, [{}], ["a"]), Runs(new, ns, [{}], ["b"]), common_mode_correction=False)
+    assert off.spread == cmp.spread and not off.spread_applied and not off.shift_applied
+    # Quiet runs: nothing beyond the rounds' own spread, and the estimate is robust to the changed rows.
+    assert between_run_spread(np.r_[np.zeros(40), np.full(4, 0.6)], np.full(44, 1e-4)) == 0.0
+    lr = np.random.default_rng(0).normal(0.0, 0.2, 400)
+    assert between_run_spread(lr, np.full(400, 0.1 ** 2)) == pytest.approx(math.sqrt(0.2 ** 2 - 0.01), rel=0.1)
+    assert between_run_spread(lr[:7], np.zeros(7)) == 0.0  # too few rows to tell
+    # Rows of two kinds: noisy ones whose rounds explain their moves, and tight ones that moved 0.1 on
+    # their own. Subtracting the median row's variance from the overall spread would see nothing here.
+    r = np.random.default_rng(2)
+    lr = np.r_[r.normal(0.0, 0.3, 200), r.normal(0.0, 0.1, 200)]
+    wv = np.r_[np.full(200, 0.3 ** 2), np.full(200, 1e-4)]
+    assert 0.08 < between_run_spread(lr, wv) < 0.14

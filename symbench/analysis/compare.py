@@ -39,13 +39,31 @@ shared machine's speed drifts in between: every row of the new run is then a
 few percent slower or faster, and rows near the threshold tip over (21 % of
 the rows of an A/A comparison were flagged on a 2-core shared machine before
 this correction). :func:`compare_runs` therefore estimates the common-mode
-factor, ``exp(median(log ratio))`` over the rows both runs have ``ok``, and
+factor, ``exp(median(log ratio))`` over the rows both runs have ok, and
 tests each row against the baseline scaled by it. The factor is reported on
-its own. When it exceeds the threshold itself it is *not* applied: a drift
-that large cannot be told from a change that slowed every row, and a gate
-must not pass a global slowdown; a warning then recommends ``symbench ab``,
-which measures both sides in the same minutes. ``common_mode=False``
-(``--no-common-mode``) reports the factor without applying it.
+its own, with a warning when it exceeds the threshold: such a drift cannot be
+told from a change that slowed every row (only ``symbench ab``, which
+measures both sides in the same minutes, can), so the report says so. A
+run-wide slowdown beyond ``1 + max_shift`` (``--max-shift``, default 0.5)
+fails the gate: the gate fails closed on what it cannot tell from the
+machine, and a change that makes everything 1.6x slower must not pass. The
+default sits above the drift of a shared 2-core machine between runs
+minutes apart (0.65-1.5x in 29 of 30 consecutive comparisons, 1.63x in
+one); 0.10 suits a quiet machine. (Until 2026-12 a factor beyond the
+threshold was not applied at all, which failed 2 of 10 A/A comparisons of
+``configs/ci.toml`` on that machine.)
+
+**Rows' own spread between runs.** After the common mode, rows still move on
+their own between two runs: every run draws a new per-process level of each
+row, and the host favours some work over other work for minutes. The rounds
+of one run are made in the same minutes and cannot show this; the other rows
+can. :func:`between_run_spread` estimates it as a random effect (robust to
+the few rows a real change moved, each row weighed by its own precision
+within the runs); the test of rows measured in rounds then adds it
+(:func:`hierarchical_p`'s ``spread``). On quiet pairs of runs it is 0 (the
+rounds' spread explains all); it grows in pairs where the machine moved a lot.
+``common_mode_correction=False`` (``--no-common-mode``) reports the factor
+and the spread and applies neither.
 
 **Paired** comparisons (``symbench ab``) classify rows by
 :func:`symbench.analysis.paired.paired_verdict` instead: the two runs' samples
@@ -85,6 +103,11 @@ DEFAULT_ALPHA = 0.01
 DEFAULT_ROUNDS_BOOT = 2000
 #: Fewest rounds both rows' samples must come from for the hierarchical test.
 MIN_ROUNDS = 2
+#: Fewest rows the common-mode factor is estimated from; with fewer, a change
+#: of one kernel would pass for the machine's.
+MIN_COMMON_MODE_ROWS = 5
+#: A run-wide slowdown beyond ``1 + DEFAULT_MAX_SHIFT`` fails the gate (see the module's notes).
+DEFAULT_MAX_SHIFT = 0.5
 MATCH_KEY = ("kernel", *KEY_FIELDS)
 STATUSES = ("regression", "improvement", "unchanged", "noise", "untestable", "only_base", "only_new",
             "not_ok")
@@ -130,6 +153,16 @@ class Comparison:
     shift_rows: int = 0
     #: Whether rows were tested against the baseline scaled by ``shift``.
     shift_applied: bool = False
+    #: The rows' between-run spread (log SD; :func:`between_run_spread`), NaN for ab.
+    spread: float = math.nan
+    #: Rows that ``spread`` was estimated from (0: none).
+    spread_rows: int = 0
+    #: Rows both runs measured in rounds (tested by the hierarchical bootstrap).
+    rounds_rows: int = 0
+    #: Whether the tests of rows measured in rounds added ``spread``.
+    spread_applied: bool = False
+    #: The gate fails when ``shift`` is above ``1 + max_shift`` (None: it never does).
+    max_shift: float | None = None
     #: Crossovers of each run (filled by paired comparisons, which show both).
     base_crossovers: pd.DataFrame | None = None
     new_crossovers: pd.DataFrame | None = None
@@ -151,9 +184,16 @@ class Comparison:
         return self.counts["regression"]
 
     @property
+    def shift_exceeded(self) -> bool:
+        """Whether the common-mode factor is a slowdown beyond ``max_shift`` (and the threshold)."""
+        return (self.max_shift is not None and self.shift_rows >= MIN_COMMON_MODE_ROWS
+                and math.isfinite(self.shift) and self.shift > 1 + max(self.max_shift, self.threshold))
+
+    @property
     def failed(self) -> bool:
-        """Whether the gate fails: a regression, or (unless allowed) something it could not test."""
-        return self.regressions > 0 or (bool(self.missing) and not self.allow_missing)
+        """Whether the gate fails: a regression, a run-wide slowdown beyond ``max_shift``, or (unless
+        allowed) something it could not test."""
+        return self.regressions > 0 or self.shift_exceeded or (bool(self.missing) and not self.allow_missing)
 
 
 def min_p_value(m: int, n: int) -> float:
@@ -164,7 +204,7 @@ def min_p_value(m: int, n: int) -> float:
 
 
 def hierarchical_p(new_rounds: Sequence[np.ndarray], base_rounds: Sequence[np.ndarray], bound: float,
-                   slower: bool, n_boot: int, rng: np.random.Generator) -> float:
+                   slower: bool, n_boot: int, rng: np.random.Generator, spread: float = 0.0) -> float:
     """One-sided p-value of "new / base exceeds ``bound``" from a hierarchical bootstrap.
 
     Parameters
@@ -181,6 +221,12 @@ def hierarchical_p(new_rounds: Sequence[np.ndarray], base_rounds: Sequence[np.nd
         Replicates of each side.
     rng : numpy.random.Generator
         Source of both sides' draws.
+    spread : float
+        Standard deviation, in log, of a row's own move between two runs
+        (:func:`between_run_spread`). Each replicate's ratio is multiplied by
+        ``exp(spread * z)``, ``z`` standard normal (a random effect), so the test
+        asks whether the row moved by more than the bound *beyond* what rows
+        move between runs anyway. 0: no such term and no extra draws.
 
     Returns
     -------
@@ -191,6 +237,8 @@ def hierarchical_p(new_rounds: Sequence[np.ndarray], base_rounds: Sequence[np.nd
     bn = hierarchical_boot_medians(new_rounds, n_boot, rng)
     bb = hierarchical_boot_medians(base_rounds, n_boot, rng)
     ratio = bn / bb
+    if spread > 0:
+        ratio = ratio * np.exp(spread * rng.standard_normal(n_boot))
     fails = int(np.count_nonzero(ratio <= bound if slower else ratio >= bound))
     return (fails + 1) / (n_boot + 1)
 
@@ -198,7 +246,7 @@ def hierarchical_p(new_rounds: Sequence[np.ndarray], base_rounds: Sequence[np.nd
 def classify(ratio: float, new: np.ndarray | None, base: np.ndarray | None, threshold: float,
              alpha: float, *, new_rounds: Sequence[np.ndarray] | None = None,
              base_rounds: Sequence[np.ndarray] | None = None, n_boot: int = DEFAULT_ROUNDS_BOOT,
-             rng: np.random.Generator | None = None) -> tuple[str, float, str]:
+             rng: np.random.Generator | None = None, spread: float = 0.0) -> tuple[str, float, str]:
     """Status, p-value and note of one matched pair of ``ok`` rows.
 
     Parameters
@@ -216,6 +264,10 @@ def classify(ratio: float, new: np.ndarray | None, base: np.ndarray | None, thre
         Replicates of the hierarchical test.
     rng : numpy.random.Generator, optional
         Its draws (seed 0 when not given).
+    spread : float
+        The rows' between-run spread (log SD) the hierarchical test adds (see
+        :func:`hierarchical_p`); the Mann-Whitney test of one-round rows has no
+        such term.
     """
     slower = ratio > 1 + threshold
     faster = ratio < 1 / (1 + threshold)
@@ -225,12 +277,14 @@ def classify(ratio: float, new: np.ndarray | None, base: np.ndarray | None, thre
     if (new_rounds is not None and base_rounds is not None and len(new_rounds) >= MIN_ROUNDS
             and len(base_rounds) >= MIN_ROUNDS):
         how = f"hierarchical bootstrap, {len(base_rounds)}+{len(new_rounds)} rounds"
+        if spread > 0:
+            how += f", rows' spread between runs {math.expm1(spread):.0%}"
         if 1.0 / (n_boot + 1) >= alpha:
             return ("untestable", math.nan,
                     f"{ratio:.2f}x ({direction}) but {n_boot} replicates cannot reach p < {alpha:g} ({how})")
         bound = (1 + threshold) if slower else 1 / (1 + threshold)
         p = hierarchical_p(new_rounds, base_rounds, bound, slower, n_boot,
-                           rng if rng is not None else np.random.default_rng(0))
+                           rng if rng is not None else np.random.default_rng(0), spread)
         if p < alpha:
             return ("regression" if slower else "improvement"), p, f"{ratio:.2f}x {direction}, p={p:.2g} ({how})"
         return "noise", p, f"{ratio:.2f}x {direction} but not significant (p={p:.2g}, {how})"
@@ -276,8 +330,8 @@ def _env_warnings(base_meta: Mapping[str, Any], new_meta: Mapping[str, Any]) -> 
 
 def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataFrame | None = None,
                    new_samples: pd.DataFrame | None = None, *, threshold: float = DEFAULT_THRESHOLD,
-                   alpha: float = DEFAULT_ALPHA, scale: float = 1.0, paired: bool = False,
-                   n_boot: int = DEFAULT_ROUNDS_BOOT, seed: int = 0) -> pd.DataFrame:
+                   alpha: float = DEFAULT_ALPHA, scale: float = 1.0, spread: float = 0.0,
+                   paired: bool = False, n_boot: int = DEFAULT_ROUNDS_BOOT, seed: int = 0) -> pd.DataFrame:
     """Match rows of two measurement tables by kernel and problem and classify each.
 
     Parameters
@@ -291,6 +345,9 @@ def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataF
     scale : float
         Common-mode factor: rows are tested against the baseline times ``scale``
         (``ratio`` stays the raw ratio; the note gives the corrected one).
+    spread : float
+        The rows' between-run spread (:func:`between_run_spread`) that the
+        test of rows measured in rounds adds (:func:`hierarchical_p`).
     paired : bool
         Sample ``i`` of a row in one table was taken next to sample ``i`` in the
         other (``symbench ab``): classify on the pairs' log-ratios.
@@ -304,6 +361,38 @@ def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataF
         Columns :data:`COMPARE_COLUMNS` (:data:`PAIRED_COLUMNS` when paired);
         ``status`` is one of :data:`STATUSES`.
     """
+    rows, stored = _match_rows(base, new, base_samples, new_samples, threshold=threshold, alpha=alpha,
+                               paired=paired)
+    _test_stored(stored, threshold=threshold, alpha=alpha, scale=scale, spread=spread, n_boot=n_boot, seed=seed)
+    return _rows_frame(rows, paired)
+
+
+@dataclass
+class _Stored:
+    """A row both stored runs have ok, matched and waiting for its test."""
+
+    out: dict[str, Any]
+    key: dict[str, Any]
+    ratio: float
+    base: np.ndarray | None
+    new: np.ndarray | None
+    base_rounds: tuple[np.ndarray, ...] | None
+    new_rounds: tuple[np.ndarray, ...] | None
+
+    def rng(self, seed: int, *extra: int) -> np.random.Generator:
+        # Seeded by the row's key: its p does not depend on the other rows.
+        return np.random.default_rng([seed, zlib.crc32("|".join(map(str, self.key.values())).encode()), *extra])
+
+    @property
+    def in_rounds(self) -> bool:
+        return (self.base_rounds is not None and self.new_rounds is not None
+                and len(self.base_rounds) >= MIN_ROUNDS and len(self.new_rounds) >= MIN_ROUNDS)
+
+
+def _match_rows(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataFrame | None,
+                new_samples: pd.DataFrame | None, *, threshold: float, alpha: float,
+                paired: bool) -> tuple[list[dict[str, Any]], list[_Stored]]:
+    """Rows of the comparison; those of stored runs both have ok are left for :func:`_test_stored`."""
     if threshold <= 0:
         raise ValueError(f"threshold must be positive, got {threshold}")
     if not 0 < alpha < 1:
@@ -319,7 +408,8 @@ def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataF
         bi = {k: np.sort(np.concatenate(v)) for k, v in bri.items()}
         ni = {k: np.sort(np.concatenate(v)) for k, v in nri.items()}
     merged = b.merge(n, on=list(MATCH_KEY), how="outer", suffixes=("_b", "_n"), indicator=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    stored: list[_Stored] = []
     for r in merged.to_dict("records"):
         key = {c: r[c] for c in MATCH_KEY}
         out: dict[str, Any] = {**key, "base_s": r.get("time_s_b"), "new_s": r.get("time_s_n"),
@@ -339,23 +429,10 @@ def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataF
                 bkey = {**key, "run_id": r["run_id_b"], "source": r.get("source_b", "grid")}
                 nkey = {**key, "run_id": r["run_id_n"], "source": r.get("source_n", "grid")}
                 bs, ns = row_samples(bi, bkey), row_samples(ni, nkey)
-                br, nr = row_rounds(bri, bkey), row_rounds(nri, nkey)
-                ratio = float(r["time_s_n"]) / float(r["time_s_b"])
-                # Seeded by the row's key: its p does not depend on the other rows.
-                rng = np.random.default_rng([seed, zlib.crc32("|".join(map(str, key.values())).encode())])
-                if scale != 1.0:
-                    status, p, note = classify(ratio / scale, ns, None if bs is None else bs * scale,
-                                               threshold, alpha, new_rounds=nr,
-                                               base_rounds=None if br is None else tuple(a * scale for a in br),
-                                               n_boot=n_boot, rng=rng)
-                    if note:
-                        note = f"{note} (raw {ratio:.2f}x, common-mode {scale:.3f}x removed)"
-                else:
-                    status, p, note = classify(ratio, ns, bs, threshold, alpha, new_rounds=nr, base_rounds=br,
-                                               n_boot=n_boot, rng=rng)
-                out.update(ratio=ratio, p_value=p, status=status, note=note,
+                out.update(ratio=float(r["time_s_n"]) / float(r["time_s_b"]),
                            base_samples=0 if bs is None else int(bs.size),
                            new_samples=0 if ns is None else int(ns.size))
+                stored.append(_Stored(out, key, out["ratio"], bs, ns, row_rounds(bri, bkey), row_rounds(nri, nkey)))
             elif sb == "ok" and sn in FAILED_STATUSES:
                 msg = str(r.get("message_n") or "").strip()
                 out.update(status="regression", note=f"ok in the baseline, {sn} now" + (f": {msg}" if msg else ""))
@@ -364,11 +441,130 @@ def compare_tables(base: pd.DataFrame, new: pd.DataFrame, base_samples: pd.DataF
             else:
                 out.update(status="not_ok", note=f"{sb} -> {sn}")
         rows.append(out)
+    return rows, stored
+
+
+def _test_stored(stored: Sequence[_Stored], *, threshold: float, alpha: float, scale: float, spread: float,
+                 n_boot: int, seed: int) -> None:
+    """Classify the rows both stored runs have ok (their status, p and note, in place)."""
+    for st in stored:
+        bs, br, ratio = st.base, st.base_rounds, st.ratio
+        if scale != 1.0:
+            bs = None if bs is None else bs * scale
+            br = None if br is None else tuple(a * scale for a in br)
+        status, p, note = classify(ratio / scale, st.new, bs, threshold, alpha, new_rounds=st.new_rounds,
+                                   base_rounds=br, n_boot=n_boot, rng=st.rng(seed), spread=spread)
+        if note and scale != 1.0:
+            note = f"{note} (raw {ratio:.2f}x, common-mode {scale:.3f}x removed)"
+        st.out.update(p_value=p, status=status, note=note)
+
+
+def _rows_frame(rows: list[dict[str, Any]], paired: bool) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=list(PAIRED_COLUMNS if paired else COMPARE_COLUMNS))
     order = {s: i for i, s in enumerate(STATUSES)}
     df["_o"] = df["status"].map(order)
-    df = df.sort_values(["_o", *MATCH_KEY], kind="stable").drop(columns="_o").reset_index(drop=True)
-    return df
+    return df.sort_values(["_o", *MATCH_KEY], kind="stable").drop(columns="_o").reset_index(drop=True)
+
+
+#: Fewest rows measured in rounds that the rows' between-run spread is estimated from.
+MIN_SPREAD_ROWS = 8
+#: Fewest such rows a kernel needs for its rows to enter the estimate (each is taken from its kernel's median).
+MIN_KERNEL_ROWS = 3
+#: Replicates of each row's bootstrap when estimating how much its ratio varies within the runs.
+SPREAD_BOOT = 400
+#: Median absolute value of a standard normal variable (the 75th percentile).
+MAD_OF_NORMAL = 0.6744897501960817
+
+
+def between_run_spread(log_ratios: Sequence[float], within_var: Sequence[float]) -> float:
+    """How much rows move between two runs beyond what their rounds show (log SD; 0 when nothing is left).
+
+    A random effect, estimated robustly and per row's own precision: the
+    ``spread`` for which the rows' log ratios, centred on their median and
+    divided by ``sqrt(within_var + spread**2)``, have the median absolute value
+    of a standard normal (0.6745). It is a robust form of the Paule-Mandel
+    estimator of meta-analysis: a median, so the few rows a real change moved
+    do not count, and per row, so a row whose rounds agree tightly but which
+    moved far counts as much as a noisy one. Rows of two runs made minutes
+    apart move on their own on a shared machine (a process's level is drawn
+    anew in every run, and the host favours some work over other work for
+    minutes); the rounds of one run are made in the same minutes and cannot
+    show it, the other rows can.
+
+    Parameters
+    ----------
+    log_ratios : sequence of float
+        ``log(new / base)`` of each row measured in rounds (finite).
+    within_var : sequence of float
+        The variance of each row's log ratio within the runs (e.g. of its
+        hierarchical bootstrap replicates).
+
+    Returns
+    -------
+    float
+        0 when the rows' own variances already explain their spread, or with
+        fewer than :data:`MIN_SPREAD_ROWS` rows.
+
+    Examples
+    --------
+    >>> between_run_spread([0.0] * 8, [0.01] * 8)
+    0.0
+    >>> round(between_run_spread([-0.2, 0.2] * 4, [0.0] * 8), 3)
+    0.297
+    """
+    lr = np.asarray(log_ratios, dtype=float)
+    wv = np.maximum(np.asarray(within_var, dtype=float), 0.0)
+    if lr.size < MIN_SPREAD_ROWS or wv.size != lr.size:
+        return 0.0
+    dev = np.abs(lr - np.median(lr))
+
+    def excess(spread: float) -> float:  # decreasing in spread
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(dev > 0, dev / np.sqrt(wv + spread * spread), 0.0)
+        return float(np.median(z)) - MAD_OF_NORMAL
+
+    if excess(0.0) <= 0:
+        return 0.0
+    lo, hi = 0.0, max(1e-12, 2.0 * float(np.max(dev)) / MAD_OF_NORMAL)
+    for _ in range(60):  # bisection to far below any figure shown
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
+    return hi
+
+
+def _spread_of(stored: Sequence[_Stored], seed: int) -> tuple[float, int]:
+    """:func:`between_run_spread` of the rows measured in rounds in both runs, and how many there are.
+
+    Each row's log ratio is taken from its kernel's median log ratio, over
+    kernels with :data:`MIN_KERNEL_ROWS` such rows or more: a change of code
+    moves a kernel's rows together, and must not widen every row's test (on
+    the gate bench's grid, with one kernel of three made 50 % slower, the
+    spread taken around the run's median let 30 of 152 of its rows through,
+    around each kernel's 42).
+    """
+    lr: list[float] = []
+    wv: list[float] = []
+    kernels: list[str] = []
+    for st in stored:
+        if not (st.in_rounds and st.ratio > 0 and math.isfinite(st.ratio)):
+            continue
+        assert st.new_rounds is not None and st.base_rounds is not None
+        rng = st.rng(seed, 1)  # not the test's draws
+        boot = (hierarchical_boot_medians(st.new_rounds, SPREAD_BOOT, rng)
+                / hierarchical_boot_medians(st.base_rounds, SPREAD_BOOT, rng))
+        lr.append(math.log(st.ratio))
+        wv.append(float(np.var(np.log(boot))))
+        kernels.append(str(st.key["kernel"]))
+    if not lr:
+        return 0.0, 0
+    lra, wva, ka = np.array(lr), np.array(wv), np.array(kernels)
+    keep = np.zeros(lra.size, dtype=bool)
+    for k in np.unique(ka):
+        mine = ka == k
+        if mine.sum() >= MIN_KERNEL_ROWS:
+            lra[mine] -= np.median(lra[mine])
+            keep |= mine
+    return between_run_spread(lra[keep], wva[keep]), int(keep.sum())
 
 
 def moved_crossovers(base_cross: pd.DataFrame, new_cross: pd.DataFrame, max_steps: int = 1) -> pd.DataFrame:
@@ -410,20 +606,20 @@ def common_mode(rows: pd.DataFrame) -> tuple[float, int]:
     NaN and 0 when no row has a ratio.
     """
     r = pd.to_numeric(rows.loc[rows["status"].isin(COMPARED), "ratio"], errors="coerce").to_numpy(dtype=float)
+    return _median_ratio(r)
+
+
+def _median_ratio(r: np.ndarray) -> tuple[float, int]:
     r = r[np.isfinite(r) & (r > 0)]
     if r.size == 0:
         return math.nan, 0
     return float(np.exp(np.median(np.log(r)))), int(r.size)
 
 
-#: Fewest rows the common-mode factor is estimated from; with fewer, a change
-#: of one kernel would pass for the machine's.
-MIN_COMMON_MODE_ROWS = 5
-
 
 def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
                  alpha: float = DEFAULT_ALPHA, n_boot: int = 200, common_mode_correction: bool = True,
-                 paired: bool = False) -> Comparison:
+                 paired: bool = False, max_shift: float | None = DEFAULT_MAX_SHIFT) -> Comparison:
     """Compare a new run with a baseline.
 
     Parameters
@@ -438,32 +634,50 @@ def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
     n_boot : int
         Bootstrap replicates for the crossover verdicts of both runs.
     common_mode_correction : bool
-        Test rows against the baseline scaled by the common-mode factor
-        (when the factor is within the threshold; see the module's notes).
+        Test rows against the baseline scaled by the common-mode factor, and
+        rows measured in rounds with the rows' between-run spread (see the
+        module's notes). False: both are reported, neither is applied.
     paired : bool
         The runs are the two sides of ``symbench ab``: rows are classified on
         their pairs of samples, and no common-mode factor is applied (the
         pairs already cancel drift).
+    max_shift : float or None
+        Fail the gate (:attr:`Comparison.failed`) when the common-mode factor
+        is above ``1 + max_shift`` (None or ``inf``: never). The default, 0.5,
+        is above the run-wide drift seen between consecutive runs on a shared
+        2-core machine in all but one of 30 comparisons; 0.10 suits a quiet
+        machine, where a run-wide slowdown can only be the code's.
 
     Returns
     -------
     Comparison
     """
-    rows = compare_tables(base.df, new.df, base.samples, new.samples, threshold=threshold, alpha=alpha,
-                          paired=paired)
+    if max_shift is not None and not max_shift > 0:
+        raise ValueError(f"max_shift must be positive, got {max_shift}")
+    if max_shift is not None and math.isinf(max_shift):
+        max_shift = None
+    rows, stored = _match_rows(base.df, new.df, base.samples, new.samples, threshold=threshold, alpha=alpha,
+                               paired=paired)
     warns: list[str] = []
-    shift, shift_rows = common_mode(rows) if not paired else (math.nan, 0)
-    applied = False
-    if math.isfinite(shift) and shift_rows >= MIN_COMMON_MODE_ROWS:
-        within = abs(math.log(shift)) <= math.log1p(threshold)
-        if common_mode_correction and within and abs(math.log(shift)) > 1e-9:
-            rows = compare_tables(base.df, new.df, base.samples, new.samples, threshold=threshold,
-                                  alpha=alpha, scale=shift)
-            applied = True
-        if not within:
-            warns.append(f"the new run is {shift:.2f}x the baseline across {shift_rows} rows (median ratio): the "
-                         "machine's speed drifted between the runs, or every row changed; rows were tested "
-                         "without correcting for it; measure both sides together with symbench ab to tell")
+    shift, shift_rows = (_median_ratio(np.array([st.ratio for st in stored], dtype=float)) if not paired
+                         else (math.nan, 0))
+    spread, spread_rows = _spread_of(stored, 0) if not paired else (math.nan, 0)
+    applied = (common_mode_correction and math.isfinite(shift) and shift_rows >= MIN_COMMON_MODE_ROWS
+               and abs(math.log(shift)) > 1e-9)
+    _test_stored(stored, threshold=threshold, alpha=alpha, scale=shift if applied else 1.0,
+                 spread=spread if common_mode_correction else 0.0, n_boot=DEFAULT_ROUNDS_BOOT, seed=0)
+    rows = _rows_frame(rows, paired)
+    if math.isfinite(shift) and shift_rows >= MIN_COMMON_MODE_ROWS and abs(math.log(shift)) > math.log1p(threshold):
+        if max_shift is not None and shift > 1 + max(max_shift, threshold):
+            what = f"that is beyond --max-shift {max_shift:g}, so the gate fails"
+        elif applied:
+            what = ("rows were tested against the baseline scaled by it, so a change that slowed every row by as "
+                    "much passes as the machine's" + (" (lower --max-shift to fail on it)" if shift > 1 else ""))
+        else:
+            what = "rows were tested without correcting for it"
+        warns.append(f"the new run is {shift:.2f}x the baseline across {shift_rows} rows (median ratio): the "
+                     f"machine's speed drifted between the runs, or every row changed; {what}; measure both "
+                     "sides together with symbench ab to tell")
     bc = find_crossovers(base.df, base.samples, n_boot=n_boot)
     nc = find_crossovers(new.df, new.samples, n_boot=n_boot)
     moved = moved_crossovers(bc, nc)
@@ -475,6 +689,11 @@ def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
     if ok_both.any() and (len(base.samples) == 0 or len(new.samples) == 0):
         warns.append("no raw samples (samples.csv) for a run: changes beyond the threshold cannot be "
                      "tested and are reported as untestable, never as regressions")
+    flagged_stored = sum(st.out["status"] in ("regression", "improvement") for st in stored)
+    if flagged_stored and not any(st.in_rounds for st in stored) and len(base.samples) and len(new.samples):
+        warns.append(f"{flagged_stored} rows flagged between runs of one round each may be each process's own "
+                     "level, which one round cannot show: sweep both with --rounds 5 (as configs/ci.toml) or use "
+                     "symbench ab")
     untestable = int((rows["status"] == "untestable").sum())
     if untestable and len(base.samples) and len(new.samples):
         warns.append(f"{untestable} rows changed by more than the threshold but have too few samples "
@@ -484,6 +703,9 @@ def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
         warns.append("the two runs have no kernel and problem in common: nothing was compared")
     return Comparison(rows, moved, warns, threshold, alpha, base=", ".join(base.paths), new=", ".join(new.paths),
                       paired=paired, shift=shift, shift_rows=shift_rows, shift_applied=applied,
+                      spread=spread, spread_rows=spread_rows, rounds_rows=sum(st.in_rounds for st in stored),
+                      spread_applied=bool(common_mode_correction and spread_rows and spread > 0),
+                      max_shift=max_shift,
                       base_crossovers=bc if paired else None, new_crossovers=nc if paired else None,
                       missing=gate_reasons(base, new, rows), shared=len(both))
 

@@ -115,7 +115,8 @@ def compare_cmd(
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the one-sided Mann-Whitney U test on the raw samples.")] = 0.01,
     fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="table, markdown, csv or json (default: table on a terminal, markdown otherwise).")] = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Write the comparison to FILE instead of stdout.")] = None,
-    no_common_mode: Annotated[bool, typer.Option("--no-common-mode", help="Report the common-mode shift but do not test rows against the baseline scaled by it.")] = False,
+    no_common_mode: Annotated[bool, typer.Option("--no-common-mode", help="Report the common-mode shift and the rows' between-run spread but test rows without them.")] = False,
+    max_shift: Annotated[float, typer.Option("--max-shift", help="Also fail when the whole new run is slower than the baseline by more than this fraction (the common-mode shift): 0.5 fails a run 1.5x slower everywhere; 0.10 suits a quiet machine; inf never fails on it.", metavar="FRACTION")] = 0.5,
     allow_missing: Annotated[bool, typer.Option("--allow-missing", help="Pass the gate although baseline rows are missing, skipped, error or timeout in the new run, the new run is incomplete, or a run has no samples (each still warned about).")] = False,
 ) -> int:
     """Compare a new run with a baseline; exit 1 on any regression (a CI gate).
@@ -134,9 +135,11 @@ def compare_cmd(
 
     Runs made minutes apart on a shared machine differ by the machine's drift:
     the common-mode factor (median ratio over the rows both runs have ok) is
-    reported, and when within --threshold rows are tested against the baseline
-    scaled by it. A larger shift is warned about and not corrected; measure both
-    sides together with symbench ab instead.
+    reported and rows are tested against the baseline scaled by it; a shift
+    beyond --threshold is warned about (it may be the machine's or a change
+    that slowed every row; symbench ab tells them apart), and a slowdown beyond
+    --max-shift fails the gate. Rows measured in rounds are also tested with
+    the spread that rows show between the two runs beyond their rounds' own.
     """
     from symbench.analysis.compare import compare_runs
     from symbench.analysis.data import load_runs
@@ -150,10 +153,12 @@ def compare_cmd(
         raise SymbenchError(f"--threshold {threshold:g} must be positive (e.g. 0.10 for 10%)")
     if not 0 < alpha < 1:
         raise SymbenchError(f"--alpha {alpha:g} is out of range; allowed: 0 < alpha < 1 (e.g. 0.01)")
+    if not max_shift > 0:
+        raise SymbenchError(f"--max-shift {max_shift:g} must be positive (e.g. 0.10 for a 10% slower run; inf: off)")
     base_runs = load_runs([baseline])
     new_runs = load_runs([new])
     cmp = compare_runs(base_runs, new_runs, threshold=threshold, alpha=alpha,
-                       common_mode_correction=not no_common_mode)
+                       common_mode_correction=not no_common_mode, max_shift=max_shift)
     if cmp.shared == 0:
         raise SymbenchError(f"{baseline} and {new} share no kernel and problem: nothing to compare; "
                             "give a baseline measured on the same grid")
@@ -166,6 +171,9 @@ def compare_cmd(
         head = "gate failed" if gate_failed else "gate passed only with --allow-missing"
         print(f"symbench: {head}: {'; '.join(cmp.missing)}"
               + ("; pass --allow-missing to accept" if gate_failed else ""), file=sys.stderr, flush=True)
+    if cmp.shift_exceeded:
+        print(f"symbench: gate failed: the whole new run is {cmp.shift:.2f}x the baseline (common-mode shift "
+              f"over {cmp.shift_rows} rows), beyond --max-shift {max_shift:g}", file=sys.stderr, flush=True)
     if fmt_ == "table" and out is None and sys.stdout.isatty():
         console().print(compare_rich(cmp))
     else:

@@ -7,6 +7,7 @@ comparisons show the common-mode factor on its own line.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from symbench.analysis.compare import MIN_COMMON_MODE_ROWS, STATUSES, Comparison
@@ -40,33 +41,41 @@ _CROSS_LAYOUTS = (_CROSS_HEAD, ("direct / fft", "problem", "baseline", "new"))
 
 
 def shift_line(cmp: Comparison) -> str:
-    """The common-mode factor of a stored-run comparison, and what was done with it ("" for ab)."""
+    """The common-mode factor and the rows' between-run spread of a stored-run comparison ("" for ab)."""
     if cmp.paired:
         return ""
     if not cmp.shift_rows or cmp.shift != cmp.shift:
         return "Common-mode shift: none (no row is ok in both runs)."
-    within = 1 / (1 + cmp.threshold) <= cmp.shift <= 1 + cmp.threshold
     if cmp.shift_applied:
         what = "rows were tested against the baseline scaled by it"
     elif abs(cmp.shift - 1) <= 1e-9:
         what = "nothing to correct"
     elif cmp.shift_rows < MIN_COMMON_MODE_ROWS:
         what = "too few rows to tell it from a change of one kernel: not applied"
-    elif within:
-        what = "not applied (--no-common-mode)"
     else:
-        what = "beyond the threshold: not applied (see warnings)"
-    return (f"Common-mode shift: {cmp.shift:.3f}x (median ratio over {cmp.shift_rows} rows ok in both runs); "
+        what = "not applied (--no-common-mode)"
+    if cmp.shift_exceeded:
+        what += f"; a slowdown beyond --max-shift {cmp.max_shift:g}: the gate fails"
+    line = (f"Common-mode shift: {cmp.shift:.3f}x (median ratio over {cmp.shift_rows} rows ok in both runs); "
             f"{what}.")
+    if cmp.spread_rows:
+        used = ("added to the tests of rows measured in rounds" if cmp.spread_applied
+                else "nothing beyond the rounds' own spread" if not cmp.spread > 0
+                else "not applied (--no-common-mode)")
+        line += (f" Rows' own spread between the runs: {math.expm1(cmp.spread):.0%} "
+                 f"(over {cmp.spread_rows} rows measured in rounds, each from its kernel's median); {used}.")
+    return line
 
 
 def headline(cmp: Comparison) -> str:
     """One line: pass or fail, and how many rows of each kind."""
     c = cmp.counts
     verdict = f"FAIL: {c['regression']} regression{'s' if c['regression'] != 1 else ''}" if c["regression"] \
+        else f"FAIL: the whole run {cmp.shift:.2f}x slower (--max-shift {cmp.max_shift:g})" if cmp.shift_exceeded \
         else "FAIL: fails closed (see the warnings)" if cmp.failed else "OK: no regression"
     compared = sum(c[s] for s in ("regression", "improvement", "unchanged", "noise", "untestable"))
     test = (f"paired sign test, {1 - cmp.alpha:.0%} interval" if cmp.paired
+            else f"hierarchical bootstrap over rounds, p < {cmp.alpha:g}" if cmp.rounds_rows
             else f"Mann-Whitney U p < {cmp.alpha:g}")
     return (f"{verdict}; {c['improvement']} improved, {c['unchanged'] + c['noise']} unchanged "
             f"({c['noise']} within noise), {c['untestable']} untestable, of {compared} rows compared "
@@ -177,7 +186,10 @@ def compare_json(cmp: Comparison) -> str:
                             "threshold": cmp.threshold, "alpha": cmp.alpha, "paired": cmp.paired,
                             "counts": cmp.counts, "failed": cmp.failed, "warnings": cmp.warnings}
     if not cmp.paired:
-        data["common_mode"] = {"shift": cmp.shift, "rows": cmp.shift_rows, "applied": cmp.shift_applied}
+        data["common_mode"] = {"shift": cmp.shift, "rows": cmp.shift_rows, "applied": cmp.shift_applied,
+                               "max_shift": cmp.max_shift, "exceeded": cmp.shift_exceeded,
+                               "spread": cmp.spread, "spread_rows": cmp.spread_rows,
+                               "spread_applied": cmp.spread_applied}
     data["rows"] = records(cmp.rows)
     data["moved_crossovers"] = records(cmp.moved)
     if cmp.paired and cmp.base_crossovers is not None and cmp.new_crossovers is not None:
