@@ -20,7 +20,8 @@ Measured:
 * **A/A, compare**: ``--jobs`` + 1 consecutive sweeps of ``--rounds`` rounds
   each (default 5, as ``configs/ci.toml``; with several, ``compare`` tests each
   row by a hierarchical bootstrap over the rounds); each is compared with the
-  previous one (``symbench compare``, common-mode correction on), i.e. runs
+  previous one (``symbench compare`` as shipped: common-mode correction on,
+  ``--max-shift`` 0.5), i.e. runs
   made a minute or so apart, not hours: drift over hours is larger, so this
   is a lower bound on the stored-baseline false-alarm rate.
 * **Power**: one ab job (and one sweep compared with an A/A baseline) per

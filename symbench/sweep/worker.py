@@ -95,9 +95,9 @@ class _Open:
     """One (kernel, problem) prepared in this worker."""
 
     def __init__(self, kernel: Any, problem: Any, row: dict[str, Any], prepared: Any, clock: Any,
-                 single: float) -> None:
+                 single: float | None) -> None:
         self.kernel, self.problem, self.row, self.prepared, self.clock = kernel, problem, row, prepared, clock
-        self.single = single
+        self.single = single  # None: the parent asked not to time the single call (``"single": false``)
         self.loops = 0
         self.samples: list[float] = []
         self.host: list[float] = []
@@ -348,7 +348,9 @@ class Worker:
         close_quietly(o.prepared)
         if not o.samples:
             return {"row": o.row, "samples": []}
-        timing = TimingResult(Measurement(tuple(o.samples), o.loops, tuple(o.host)), o.single, False)
+        # Without a single-call time (a later incarnation's open) the row says NaN, never a made-up number.
+        single = o.single if o.single is not None else math.nan
+        timing = TimingResult(Measurement(tuple(o.samples), o.loops, tuple(o.host)), single, False)
         samples = measurer.finish(o.row, o.kernel, o.problem, timing, "grid")
         return {"row": o.row, "samples": samples}
 
