@@ -48,7 +48,7 @@ run-wide slowdown beyond ``1 + max_shift`` (``--max-shift``, default 0.5)
 fails the gate: the gate fails closed on what it cannot tell from the
 machine, and a change that makes everything 1.6x slower must not pass. The
 default sits above the drift of a shared 2-core machine between runs
-minutes apart (0.65-1.5x in 29 of 30 consecutive comparisons, 1.63x in
+minutes apart (0.65-1.5x in 39 of 40 consecutive comparisons, 1.63x in
 one); 0.10 suits a quiet machine. (Until 2026-12 a factor beyond the
 threshold was not applied at all, which failed 2 of 10 A/A comparisons of
 ``configs/ci.toml`` on that machine.)
@@ -645,7 +645,7 @@ def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
         Fail the gate (:attr:`Comparison.failed`) when the common-mode factor
         is above ``1 + max_shift`` (None or ``inf``: never). The default, 0.5,
         is above the run-wide drift seen between consecutive runs on a shared
-        2-core machine in all but one of 30 comparisons; 0.10 suits a quiet
+        2-core machine in 39 of 40 comparisons; 0.10 suits a quiet
         machine, where a run-wide slowdown can only be the code's.
 
     Returns
