@@ -233,4 +233,6 @@ def test_real_sweep_sanity(tmp_path: Path):
     assert (df["time_s"] > 0).all() and (df["time_min_s"] <= df["time_s"]).all()
     assert (df["time_q1_s"] <= df["time_s"]).all() and (df["time_s"] <= df["time_q3_s"]).all()
     assert (df["rel_err"] < 1e-12).all()
-    assert (df["loops"] * df["time_min_s"] >= 0.5e-3).all()
+    # loops are calibrated for samples of min_time (1 ms); the host's speed can move 2x after the
+    # calibration on a shared machine, so a quarter of it is the bound, not a half.
+    assert (df["loops"] * df["time_min_s"] >= 0.25e-3).all()
