@@ -118,7 +118,7 @@ MOVED_COLUMNS = (*GROUP_COLUMNS, "direct_kernel", "fft_kernel", "base_verdict", 
 FAILED_STATUSES = ("mismatch", "error", "timeout")
 #: Columns of a paired comparison (``symbench ab``): the ratio's interval and the pairs behind it.
 PAIRED_COLUMNS = (*COMPARE_COLUMNS[:-2], *INTERVAL_COLUMNS, "status", "note")
-#: Statuses of rows that both runs have ok (they enter the common-mode factor).
+#: Statuses of rows that both runs have ok.
 COMPARED = ("regression", "improvement", "unchanged", "noise", "untestable")
 
 
@@ -186,14 +186,19 @@ class Comparison:
     @property
     def shift_exceeded(self) -> bool:
         """Whether the common-mode factor is a slowdown beyond ``max_shift`` (and the threshold)."""
-        return (self.max_shift is not None and self.shift_rows >= MIN_COMMON_MODE_ROWS
-                and math.isfinite(self.shift) and self.shift > 1 + max(self.max_shift, self.threshold))
+        return shift_exceeds(self.shift, self.shift_rows, self.max_shift, self.threshold)
 
     @property
     def failed(self) -> bool:
         """Whether the gate fails: a regression, a run-wide slowdown beyond ``max_shift``, or (unless
         allowed) something it could not test."""
         return self.regressions > 0 or self.shift_exceeded or (bool(self.missing) and not self.allow_missing)
+
+
+def shift_exceeds(shift: float, rows: int, max_shift: float | None, threshold: float) -> bool:
+    """Whether a common-mode factor from ``rows`` rows is a slowdown beyond ``max_shift`` and the threshold."""
+    return (max_shift is not None and rows >= MIN_COMMON_MODE_ROWS and math.isfinite(shift)
+            and shift > 1 + max(max_shift, threshold))
 
 
 def min_p_value(m: int, n: int) -> float:
@@ -234,13 +239,20 @@ def hierarchical_p(new_rounds: Sequence[np.ndarray], base_rounds: Sequence[np.nd
         ``(m + 1) / (n_boot + 1)``, ``m`` the replicates whose ratio of medians
         does not exceed the bound (in the direction tested).
     """
-    bn = hierarchical_boot_medians(new_rounds, n_boot, rng)
-    bb = hierarchical_boot_medians(base_rounds, n_boot, rng)
-    ratio = bn / bb
+    ratio = boot_ratios(new_rounds, base_rounds, n_boot, rng)
     if spread > 0:
         ratio = ratio * np.exp(spread * rng.standard_normal(n_boot))
     fails = int(np.count_nonzero(ratio <= bound if slower else ratio >= bound))
     return (fails + 1) / (n_boot + 1)
+
+
+def boot_ratios(new_rounds: Sequence[np.ndarray], base_rounds: Sequence[np.ndarray], n_boot: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """Replicates of new / base, each the ratio of the two sides' hierarchical bootstrap medians.
+
+    The new side draws first, then the base, from ``rng``.
+    """
+    return hierarchical_boot_medians(new_rounds, n_boot, rng) / hierarchical_boot_medians(base_rounds, n_boot, rng)
 
 
 def classify(ratio: float, new: np.ndarray | None, base: np.ndarray | None, threshold: float,
@@ -549,9 +561,7 @@ def _spread_of(stored: Sequence[_Stored], seed: int) -> tuple[float, int]:
         if not (st.in_rounds and st.ratio > 0 and math.isfinite(st.ratio)):
             continue
         assert st.new_rounds is not None and st.base_rounds is not None
-        rng = st.rng(seed, 1)  # not the test's draws
-        boot = (hierarchical_boot_medians(st.new_rounds, SPREAD_BOOT, rng)
-                / hierarchical_boot_medians(st.base_rounds, SPREAD_BOOT, rng))
+        boot = boot_ratios(st.new_rounds, st.base_rounds, SPREAD_BOOT, st.rng(seed, 1))  # not the test's draws
         lr.append(math.log(st.ratio))
         wv.append(float(np.var(np.log(boot))))
         kernels.append(str(st.key["kernel"]))
@@ -598,15 +608,6 @@ def moved_crossovers(base_cross: pd.DataFrame, new_cross: pd.DataFrame, max_step
                      "base_k_hi": r["k_hi_b"], "new_verdict": r["verdict_n"], "new_k_lo": r["k_lo_n"],
                      "new_k_hi": r["k_hi_n"], "steps": int(pn - pb)})
     return pd.DataFrame(rows, columns=list(MOVED_COLUMNS))
-
-
-def common_mode(rows: pd.DataFrame) -> tuple[float, int]:
-    """``exp(median(log ratio))`` over the rows both runs have ok, and how many there are.
-
-    NaN and 0 when no row has a ratio.
-    """
-    r = pd.to_numeric(rows.loc[rows["status"].isin(COMPARED), "ratio"], errors="coerce").to_numpy(dtype=float)
-    return _median_ratio(r)
 
 
 def _median_ratio(r: np.ndarray) -> tuple[float, int]:
@@ -662,13 +663,14 @@ def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
     shift, shift_rows = (_median_ratio(np.array([st.ratio for st in stored], dtype=float)) if not paired
                          else (math.nan, 0))
     spread, spread_rows = _spread_of(stored, 0) if not paired else (math.nan, 0)
+    rounds_rows = sum(st.in_rounds for st in stored)
     applied = (common_mode_correction and math.isfinite(shift) and shift_rows >= MIN_COMMON_MODE_ROWS
                and abs(math.log(shift)) > 1e-9)
     _test_stored(stored, threshold=threshold, alpha=alpha, scale=shift if applied else 1.0,
                  spread=spread if common_mode_correction else 0.0, n_boot=DEFAULT_ROUNDS_BOOT, seed=0)
     rows = _rows_frame(rows, paired)
     if math.isfinite(shift) and shift_rows >= MIN_COMMON_MODE_ROWS and abs(math.log(shift)) > math.log1p(threshold):
-        if max_shift is not None and shift > 1 + max(max_shift, threshold):
+        if shift_exceeds(shift, shift_rows, max_shift, threshold):
             what = f"that is beyond --max-shift {max_shift:g}, so the gate fails"
         elif applied:
             what = ("rows were tested against the baseline scaled by it, so a change that slowed every row by as "
@@ -684,13 +686,12 @@ def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
     bm = base.metas[0] if len(base.metas) == 1 else {}
     nm = new.metas[0] if len(new.metas) == 1 else {}
     warns += _env_warnings(bm, nm)
-    ok_both = rows["status"].isin(["regression", "improvement", "unchanged", "noise", "untestable"]) & (
-        rows["ratio"].notna())
+    ok_both = rows["status"].isin(COMPARED) & rows["ratio"].notna()
     if ok_both.any() and (len(base.samples) == 0 or len(new.samples) == 0):
         warns.append("no raw samples (samples.csv) for a run: changes beyond the threshold cannot be "
                      "tested and are reported as untestable, never as regressions")
     flagged_stored = sum(st.out["status"] in ("regression", "improvement") for st in stored)
-    if flagged_stored and not any(st.in_rounds for st in stored) and len(base.samples) and len(new.samples):
+    if flagged_stored and not rounds_rows and len(base.samples) and len(new.samples):
         warns.append(f"{flagged_stored} rows flagged between runs of one round each may be each process's own "
                      "level, which one round cannot show: sweep both with --rounds 5 (as configs/ci.toml) or use "
                      "symbench ab")
@@ -703,7 +704,7 @@ def compare_runs(base: Runs, new: Runs, *, threshold: float = DEFAULT_THRESHOLD,
         warns.append("the two runs have no kernel and problem in common: nothing was compared")
     return Comparison(rows, moved, warns, threshold, alpha, base=", ".join(base.paths), new=", ".join(new.paths),
                       paired=paired, shift=shift, shift_rows=shift_rows, shift_applied=applied,
-                      spread=spread, spread_rows=spread_rows, rounds_rows=sum(st.in_rounds for st in stored),
+                      spread=spread, spread_rows=spread_rows, rounds_rows=rounds_rows,
                       spread_applied=bool(common_mode_correction and spread_rows and spread > 0),
                       max_shift=max_shift,
                       base_crossovers=bc if paired else None, new_crossovers=nc if paired else None,

@@ -78,18 +78,21 @@ def log_ratios(base: np.ndarray | None, new: np.ndarray | None) -> np.ndarray:
     """
     if base is None or new is None:
         return np.empty(0)
-    m = min(len(base), len(new))
-    b, n = np.asarray(base[:m], dtype=float), np.asarray(new[:m], dtype=float)
-    good = np.isfinite(b) & np.isfinite(n) & (b > 0) & (n > 0)
+    b, n, good = _kept_pairs(base, new)
     return np.log(n[good] / b[good])
 
 
 def pair_groups(base: np.ndarray, new: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """The entries of ``groups`` (one per base sample) for the pairs :func:`log_ratios` keeps, in its order."""
+    b, _, good = _kept_pairs(base, new)
+    return np.asarray(groups[: b.size])[good]
+
+
+def _kept_pairs(base: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both sides cut to the pairs they share, and the mask of pairs with finite positive times."""
     m = min(len(base), len(new))
     b, n = np.asarray(base[:m], dtype=float), np.asarray(new[:m], dtype=float)
-    good = np.isfinite(b) & np.isfinite(n) & (b > 0) & (n > 0)
-    return np.asarray(groups[:m])[good]
+    return b, n, np.isfinite(b) & np.isfinite(n) & (b > 0) & (n > 0)
 
 
 def binom_cdf_half(k: int, n: int) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from symbench.analysis.compare import MIN_COMMON_MODE_ROWS, STATUSES, Comparison
+from symbench.analysis.compare import COMPARED, MIN_COMMON_MODE_ROWS, STATUSES, Comparison
 from symbench.analysis.data import series_label
 from symbench.render.text import (bracket_of, csv_text, fit_table, fmt_num, fmt_ratio, fmt_seconds, json_text, markdown_table, md_escape, records,
                                   rich_text)
@@ -73,7 +73,7 @@ def headline(cmp: Comparison) -> str:
     verdict = f"FAIL: {c['regression']} regression{'s' if c['regression'] != 1 else ''}" if c["regression"] \
         else f"FAIL: the whole run {cmp.shift:.2f}x slower (--max-shift {cmp.max_shift:g})" if cmp.shift_exceeded \
         else "FAIL: fails closed (see the warnings)" if cmp.failed else "OK: no regression"
-    compared = sum(c[s] for s in ("regression", "improvement", "unchanged", "noise", "untestable"))
+    compared = sum(c[s] for s in COMPARED)
     test = (f"paired sign test, {1 - cmp.alpha:.0%} interval" if cmp.paired
             else f"hierarchical bootstrap over rounds, p < {cmp.alpha:g}" if cmp.rounds_rows
             else f"Mann-Whitney U p < {cmp.alpha:g}")
